@@ -1,0 +1,41 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from flask import Flask, Response
+
+from . import errors
+from .config import Settings
+from .db import DatabaseHolder
+
+
+def create_app(env: Mapping[str, str] | None = None) -> Flask:
+    """Build the app. ``env`` overrides ``os.environ`` (tests pass their own settings)."""
+    settings = Settings.from_env({**os.environ, **(env or {})})
+    app = Flask(__name__)
+    app.config["IPGEO"] = settings
+    # Werkzeug answers 413 itself (as JSON via our handler) before we parse a huge body.
+    app.config["MAX_CONTENT_LENGTH"] = 128 * settings.batch_limit + 4096
+
+    holder = DatabaseHolder(settings.db_path, settings.default_lang)
+    holder.get()  # open now, but a failure only makes /readyz say 503
+    app.extensions["ipgeo"] = holder
+
+    errors.register(app)
+
+    from . import api, health
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(api.bp)
+
+    node = settings.node_name
+
+    @app.after_request
+    def served_by(response: Response) -> Response:
+        response.headers["X-Served-By"] = node
+        return response
+
+    return app

@@ -1,0 +1,115 @@
+"""The ``ipgeo`` command line: lookup, info, check-db (and convert)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+import orjson
+
+from . import __version__
+from .checkdb import CheckError, Expectation, check_db
+from .db import DatabaseError, open_database
+from .errors import APIError
+from .lookup import lookup, parse_ip, resolve_fields, resolve_lang, select, shape
+
+
+def _print_json(data: object) -> None:
+    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print(f"ipgeo: {message}", file=sys.stderr)
+    return code
+
+
+def cmd_lookup(args: argparse.Namespace) -> int:
+    path = args.db or os.environ.get("IPGEO_DB_PATH")
+    if not path:
+        return _fail("no database: pass --db FILE or set IPGEO_DB_PATH", 2)
+    try:
+        db = open_database(path, os.environ.get("IPGEO_DEFAULT_LANG"))
+        ip = parse_ip(args.ip)
+        lang = resolve_lang(db, args.lang)
+        fields = resolve_fields(args.fields)
+    except DatabaseError as exc:
+        return _fail(str(exc))
+    except APIError as exc:
+        return _fail(f"{exc.code}: {exc.message}", 2)
+    record, network = lookup(db, ip)
+    if record is None:
+        return _fail(f"not_found: {ip} is not in the database")
+    _print_json(select(shape(str(ip), network, record, lang), fields))
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    try:
+        db = open_database(args.file)
+    except DatabaseError as exc:
+        return _fail(str(exc))
+    info = db.describe()
+    info["version"] = db.version
+    info["ip_version"] = db.source.ip_version
+    info["default_lang"] = db.default_lang
+    _print_json(info)
+    return 0
+
+
+def cmd_check_db(args: argparse.Namespace) -> int:
+    try:
+        expects = [Expectation.parse(e) for e in args.expect]
+    except ValueError as exc:
+        return _fail(f"--expect: {exc}", 2)
+
+    def progress(msg: str) -> None:
+        if args.verbose:
+            print(f"ipgeo: {msg}...", file=sys.stderr)
+
+    try:
+        summary = check_db(args.file, expects, progress)
+    except CheckError as exc:
+        return _fail(f"check-db {args.file}: {exc}")
+    print(summary)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ipgeo", description="IP geolocation tools")
+    parser.add_argument("--version", action="version", version=f"ipgeo {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("lookup", help="look up one IP and print the API's JSON")
+    p.add_argument("ip")
+    p.add_argument("--db", help="database file (default: $IPGEO_DB_PATH)")
+    p.add_argument("--lang", help="language of names (default: en or the DB's first)")
+    p.add_argument("--fields", help="comma-separated top-level fields")
+    p.set_defaults(func=cmd_lookup)
+
+    p = sub.add_parser("info", help="print a database's metadata as JSON")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("check-db", help="validate a database file before deploying it")
+    p.add_argument("file")
+    p.add_argument(
+        "--expect",
+        action="append",
+        default=[],
+        metavar="IP=CC",
+        help="require IP to resolve to country code CC (repeatable)",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="report progress on stderr")
+    p.set_defaults(func=cmd_check_db)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""Opening a database file and answering lookups from it.
+
+A worker opens the file once after gunicorn forks it. MMDB files are memory-mapped by the
+``maxminddb`` C extension, so every worker shares the page cache instead of holding a copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import maxminddb
+
+from . import formats
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Record = Mapping[str, Any]
+
+
+class DatabaseError(Exception):
+    """The file is missing, unreadable or not a database this service understands."""
+
+
+class Source(Protocol):
+    """A database format reader."""
+
+    format: str
+    database_type: str
+    build_epoch: int
+    languages: tuple[str, ...]
+    ip_version: int
+
+    def lookup(self, ip: IPAddress) -> tuple[Record | None, int]:
+        """The record for ``ip`` (None if the DB has none) and the record's prefix length."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class MMDBSource:
+    format = formats.MMDB
+
+    def __init__(self, path: str) -> None:
+        try:
+            self._reader = maxminddb.open_database(path, maxminddb.MODE_MMAP_EXT)
+        except (ValueError, maxminddb.InvalidDatabaseError) as exc:
+            raise DatabaseError(f"{path}: not a valid MaxMind DB: {exc}") from exc
+        meta = self._reader.metadata()
+        self.database_type: str = meta.database_type
+        self.build_epoch: int = int(meta.build_epoch)
+        self.languages: tuple[str, ...] = tuple(meta.languages)
+        self.ip_version: int = int(meta.ip_version)
+
+    def lookup(self, ip: IPAddress) -> tuple[Record | None, int]:
+        if ip.version == 6 and self.ip_version == 4:
+            return None, 0
+        record, prefix_len = self._reader.get_with_prefix_len(ip)
+        return record, prefix_len
+
+    def close(self) -> None:
+        self._reader.close()
+
+
+def open_source(path: str) -> Source:
+    """Open ``path`` with the reader its content calls for."""
+    try:
+        kind = formats.sniff(path)
+    except FileNotFoundError:
+        raise DatabaseError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise DatabaseError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if kind == formats.MMDB:
+        return MMDBSource(path)
+    if kind == formats.IPIP:
+        from .ipip import IPIPSource
+
+        return IPIPSource(path)
+    raise DatabaseError(f"{path}: unknown format (neither a MaxMind DB nor a 17monipdb file)")
+
+
+def file_sha256(path: str, chunk: int = 1 << 20) -> str:
+    # Streamed so a worker never holds the whole file in memory.
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def pick_default_lang(languages: tuple[str, ...], wanted: str | None) -> str | None:
+    if wanted:
+        return wanted
+    if "en" in languages:
+        return "en"
+    return languages[0] if languages else None
+
+
+@dataclass(frozen=True)
+class Database:
+    """An opened database plus what /readyz and the caching headers say about it."""
+
+    source: Source
+    path: str
+    sha256: str
+    default_lang: str | None
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return self.source.languages
+
+    @property
+    def version(self) -> str:
+        """Short, header-safe identity of the data: build epoch and hash prefix."""
+        return f"{self.source.build_epoch}-{self.sha256[:12]}"
+
+    def describe(self) -> dict[str, Any]:
+        epoch = self.source.build_epoch
+        return {
+            "type": self.source.database_type,
+            "format": self.source.format,
+            "build_epoch": epoch,
+            "build_date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch)),
+            "sha256": self.sha256,
+            "path": self.path,
+            "languages": list(self.languages),
+        }
+
+
+def open_database(path: str, default_lang: str | None = None) -> Database:
+    source = open_source(path)
+    try:
+        sha = file_sha256(path)
+    except OSError as exc:
+        source.close()
+        raise DatabaseError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return Database(
+        source, os.path.abspath(path), sha, pick_default_lang(source.languages, default_lang)
+    )
+
+
+class DatabaseHolder:
+    """Keeps the worker's database, retrying a failed open now and then.
+
+    Opening never raises: a missing file must not stop the worker from answering /healthz,
+    and a file that appears later is picked up without a restart.
+    """
+
+    RETRY_SECONDS = 5.0
+
+    def __init__(self, path: str | None, default_lang: str | None) -> None:
+        self.path = path
+        self.default_lang = default_lang
+        self.db: Database | None = None
+        self.error: str = "IPGEO_DB_PATH is not set" if not path else "database not loaded"
+        self._next_try = 0.0
+        self._lock = threading.Lock()
+
+    def get(self) -> Database | None:
+        if self.db is not None or not self.path:
+            return self.db
+        now = time.monotonic()
+        if now < self._next_try:
+            return None
+        with self._lock:
+            if self.db is None and now >= self._next_try:
+                self._load(now)
+        return self.db
+
+    def _load(self, now: float) -> None:
+        assert self.path
+        try:
+            self.db = open_database(self.path, self.default_lang)
+        except DatabaseError as exc:
+            self.error = str(exc)
+            self._next_try = now + self.RETRY_SECONDS

@@ -1,0 +1,70 @@
+"""Helpers for the gunicorn.conf.py that the deploy templates outside the release dir.
+
+Example::
+
+    from ipgeo.gunicorn_hooks import load_env_file, on_starting, child_exit
+    raw_env = load_env_file("/etc/ipgeo/ipgeo.env")
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Any
+
+
+def load_env_file(path: str) -> list[str]:
+    """``KEY=VALUE`` lines of an env file, for gunicorn's ``raw_env``.
+
+    gunicorn re-reads its config on HUP, so new workers see edited settings without a restart.
+    Blank lines and ``#`` comments are skipped; ``export`` prefixes and matching quotes
+    around the value are removed. A missing file gives no settings.
+    """
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except FileNotFoundError:
+        return []
+    result = []
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :].lstrip()
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not key or not key.replace("_", "a").isalnum():
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        result.append(f"{key}={value}")
+    return result
+
+
+def _multiproc_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def on_starting(server: Any) -> None:
+    """Empty the metrics directory: files left by an earlier master would be summed in."""
+    path = _multiproc_dir()
+    if not path:
+        return
+    os.makedirs(path, exist_ok=True)
+    for name in os.listdir(path):
+        full = os.path.join(path, name)
+        if os.path.isdir(full) and not os.path.islink(full):
+            shutil.rmtree(full)
+        else:
+            os.unlink(full)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """Drop a dead worker's live gauges so they stop being reported."""
+    if not _multiproc_dir():
+        return
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,153 @@
+"""Reader for ipip.net's free ``17monipdb.dat`` format.
+
+Layout: a 4-byte big-endian index length ``H``; 256 little-endian uint32, the first record
+number for each first octet; from byte 1028 up to ``H - 1024``, 8-byte records (4-byte
+big-endian last IP of the range, 3-byte little-endian text offset, 1-byte text length). A
+record's text is at ``H - 1024 + offset``: UTF-8, tab-separated country, province, city[, ...].
+"""
+
+from __future__ import annotations
+
+import bisect
+import ipaddress
+import mmap
+import os
+from array import array
+from typing import Any
+
+from . import formats
+from .db import DatabaseError, IPAddress, Record
+
+HEADER = 4
+OCTET_TABLE = 1024
+RECORDS_START = HEADER + OCTET_TABLE
+RECORD = 8
+# The data's own words for "no location": answered as not found, like private ranges in MMDB.
+NO_LOCATION = frozenset({"局域网", "本机地址", "保留地址", "共享地址", "本地链路", "组播地址"})
+LANG = "zh-CN"
+
+
+def largest_block(ip: int, first: int, last: int) -> int:
+    """Prefix length of the largest CIDR block that holds ``ip`` and lies in first..last."""
+    for prefix in range(33):
+        size = 1 << (32 - prefix)
+        start = ip & ~(size - 1) & 0xFFFFFFFF
+        if start >= first and start + size - 1 <= last:
+            return prefix
+    return 32  # pragma: no cover - a /32 always fits since first <= ip <= last
+
+
+def _uint32_be(raw: bytes, stride: int, count: int) -> array:
+    """The big-endian uint32 at the start of each ``stride``-byte item, as native ints."""
+    buf = bytearray(count * 4)
+    for i in range(4):
+        buf[i::4] = raw[i::stride][:count]
+    values = array("I")
+    values.frombytes(bytes(buf))
+    values.byteswap()
+    return values
+
+
+class IPIPSource:
+    format = formats.IPIP
+    database_type = "ipip.net-17monipdb"
+    languages = (LANG,)
+    ip_version = 4
+
+    def __init__(self, path: str) -> None:
+        try:
+            with open(path, "rb") as fh:
+                self._mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError) as exc:
+            raise DatabaseError(f"{path}: cannot map: {exc}") from None
+        size = len(self._mm)
+        if not formats.looks_like_ipip(self._mm[: RECORDS_START + RECORD], size):
+            self._mm.close()
+            raise DatabaseError(f"{path}: not a 17monipdb file")
+        index_len = int.from_bytes(self._mm[:HEADER], "big")
+        self._text_base = index_len - OCTET_TABLE
+        self.count = (self._text_base - RECORDS_START) // RECORD
+        records = self._mm[RECORDS_START : self._text_base]
+        self._ends = _uint32_be(records, RECORD, self.count)
+        self.octet_starts = [
+            int.from_bytes(self._mm[HEADER + 4 * i : HEADER + 4 * i + 4], "little")
+            for i in range(256)
+        ]
+        # The format has no build date; the file's mtime is the closest thing.
+        self.build_epoch = int(os.stat(path).st_mtime)
+
+    def entry(self, index: int) -> tuple[int, int, list[str]]:
+        """First IP, last IP and text fields of record ``index``."""
+        pos = RECORDS_START + index * RECORD
+        last = self._ends[index]
+        first = self._ends[index - 1] + 1 if index else 0
+        offset = int.from_bytes(self._mm[pos + 4 : pos + 7], "little")
+        length = self._mm[pos + 7]
+        start = self._text_base + offset
+        text = self._mm[start : start + length].decode("utf-8")
+        return first, last, text.split("\t")
+
+    def lookup(self, ip: IPAddress) -> tuple[Record | None, int]:
+        if ip.version != 4:
+            return None, 0
+        value = int(ip)
+        index = bisect.bisect_left(self._ends, value)
+        if index >= self.count:
+            return None, 0
+        first, last, parts = self.entry(index)
+        prefix = largest_block(value, first, last)
+        return to_record(parts), prefix
+
+    def close(self) -> None:
+        self._mm.close()
+
+
+def to_record(parts: list[str]) -> Record | None:
+    """The MMDB-like record for one text entry (names only: the format has no codes)."""
+    country, province, city = ([*parts, "", "", ""])[:3]
+    if not country or country in NO_LOCATION:
+        return None
+    record: dict[str, Any] = {"country": {"names": {LANG: country}}}
+    # ipip repeats the country as the province for places without one (e.g. 香港).
+    if province and province != country:
+        record["subdivisions"] = [{"names": {LANG: province}}]
+    if city and city != province:
+        record["city"] = {"names": {LANG: city}}
+    return record
+
+
+def check_ipip(path: str) -> str:
+    """Structural check of a 17monipdb file; raises ``CheckError``."""
+    from .checkdb import CheckError
+
+    try:
+        src = IPIPSource(path)
+    except DatabaseError as exc:
+        raise CheckError(str(exc)) from None
+    try:
+        size = len(src._mm)
+        if src.count == 0:
+            raise CheckError("corrupt 17monipdb: no records")
+        ends = src._ends
+        for i in range(1, src.count):
+            if ends[i] <= ends[i - 1]:
+                raise CheckError(f"corrupt 17monipdb: record {i} is out of order")
+        if ends[-1] != 0xFFFFFFFF:
+            raise CheckError(
+                f"truncated 17monipdb: records end at {ipaddress.IPv4Address(ends[-1])}"
+            )
+        for octet, start in enumerate(src.octet_starts):
+            if start > bisect.bisect_left(ends, octet << 24):
+                raise CheckError(f"corrupt 17monipdb: first-octet index for {octet} is wrong")
+        for i in range(src.count):
+            pos = RECORDS_START + i * RECORD
+            offset = int.from_bytes(src._mm[pos + 4 : pos + 7], "little")
+            if src._text_base + offset + src._mm[pos + 7] > size:
+                raise CheckError(f"truncated 17monipdb: text of record {i} is past the end")
+            try:
+                src.entry(i)
+            except UnicodeDecodeError:
+                raise CheckError(f"corrupt 17monipdb: text of record {i} is not UTF-8") from None
+        return f"ipip.net 17monipdb ({src.count} ranges)"
+    finally:
+        src.close()

@@ -1,0 +1,99 @@
+"""Turning a DB record into the API's JSON shape, and validating lookup parameters."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from typing import Any
+
+from .db import Database, IPAddress, Record
+from .errors import APIError
+
+FIELDS = ("ip", "network", "country", "region", "city", "location")
+
+
+def parse_ip(text: str) -> IPAddress:
+    """Parse exactly what :mod:`ipaddress` accepts; IPv4-mapped IPv6 becomes IPv4."""
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        raise APIError(400, "invalid_ip", f"not an IP address: {text[:100]!r}") from None
+    if ip.version == 6:
+        if ip.ipv4_mapped is not None:
+            return ip.ipv4_mapped
+        if ip.scope_id:
+            # A zone id names a local interface; it has no meaning for geolocation.
+            return ipaddress.IPv6Address(ip.packed)
+    return ip
+
+
+def resolve_lang(db: Database, lang: str | None) -> str | None:
+    if lang is None or lang == "":
+        return db.default_lang
+    if lang not in db.languages:
+        supported = ", ".join(db.languages)
+        raise APIError(
+            400, "unsupported_lang", f"language {lang[:40]!r} not in this DB ({supported})"
+        )
+    return lang
+
+
+def resolve_fields(raw: str | None) -> tuple[str, ...] | None:
+    """None means all fields."""
+    if raw is None:
+        return None
+    wanted = tuple(dict.fromkeys(f.strip() for f in raw.split(",") if f.strip()))
+    unknown = [f for f in wanted if f not in FIELDS]
+    if unknown or not wanted:
+        raise APIError(
+            400,
+            "unknown_field",
+            f"unknown field(s) {', '.join(unknown)[:200]!r}; choose from {', '.join(FIELDS)}"
+            if unknown
+            else f"fields is empty; choose from {', '.join(FIELDS)}",
+        )
+    return wanted
+
+
+def _name(part: Mapping[str, Any], lang: str | None) -> str | None:
+    names = part.get("names")
+    if not names or lang is None:
+        return None
+    return names.get(lang)
+
+
+def shape(ip: str, network: str | None, record: Record | None, lang: str | None) -> dict[str, Any]:
+    """The lookup body. Every key is always present; missing parts are null."""
+    rec = record or {}
+    country = rec.get("country") or {}
+    subdivisions = rec.get("subdivisions")
+    region = subdivisions[0] if subdivisions else {}
+    city = rec.get("city") or {}
+    location = rec.get("location") or {}
+    return {
+        "ip": ip,
+        "network": network,
+        "country": {"code": country.get("iso_code"), "name": _name(country, lang)},
+        "region": {"code": region.get("iso_code"), "name": _name(region, lang)},
+        "city": {"name": _name(city, lang)},
+        "location": {
+            "latitude": location.get("latitude"),
+            "longitude": location.get("longitude"),
+            "time_zone": location.get("time_zone"),
+        },
+    }
+
+
+def select(body: dict[str, Any], fields: tuple[str, ...] | None) -> dict[str, Any]:
+    if fields is None:
+        return body
+    return {f: body[f] for f in fields}
+
+
+def lookup(db: Database, ip: IPAddress) -> tuple[Record | None, str | None]:
+    """The record and the CIDR of the DB entry that answered."""
+    record, prefix_len = db.source.lookup(ip)
+    if record is None:
+        return None, None
+    network = ipaddress.ip_network((ip, prefix_len), strict=False)
+    return record, str(network)
