@@ -26,10 +26,11 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
 
     errors.register(app)
 
-    from . import api, health
+    from . import api, health, web
 
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(web.bp)
 
     node = settings.node_name
 
