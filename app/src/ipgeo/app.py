@@ -26,11 +26,13 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
 
     errors.register(app)
 
-    from . import api, health, web
+    from . import api, health, metrics, web
 
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)
+    metrics.init_app(app)
+    metrics.record_db(holder.db)
 
     node = settings.node_name
 

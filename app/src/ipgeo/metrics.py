@@ -1,0 +1,97 @@
+"""Prometheus metrics, correct across gunicorn workers.
+
+With ``PROMETHEUS_MULTIPROC_DIR`` set (before this module is imported, as gunicorn's raw_env
+does) every worker writes its samples to files there and ``/metrics`` sums them; the gunicorn
+hooks empty the directory at start and drop dead workers' live gauges.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from flask import Blueprint, Flask, Response, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+from .db import Database
+from .state import holder
+
+bp = Blueprint("metrics", __name__)
+
+REQUESTS = Counter(
+    "ipgeo_http_requests",
+    "HTTP requests answered, by route and status.",
+    ["endpoint", "method", "status"],
+)
+LATENCY = Histogram(
+    "ipgeo_http_request_duration_seconds",
+    "Time from request start to response, by route.",
+    ["endpoint"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+LOOKUPS = Counter("ipgeo_lookups", "IP lookups (single and batch items), by result.", ["result"])
+DB_BUILD = Gauge(
+    "ipgeo_db_build_timestamp_seconds",
+    "Build time of the loaded database.",
+    multiprocess_mode="livemax",
+)
+DB_AGE = Gauge(
+    "ipgeo_db_age_seconds",
+    "Age of the loaded database (now minus its build time), set at load and scrape.",
+    multiprocess_mode="livemax",
+)
+DB_LOADED = Gauge(
+    "ipgeo_db_loaded", "1 when the worker has a database loaded.", multiprocess_mode="livemin"
+)
+
+UNMATCHED = "unmatched"
+
+
+def record_db(db: Database | None) -> None:
+    DB_LOADED.set(1 if db is not None else 0)
+    if db is not None:
+        DB_BUILD.set(db.source.build_epoch)
+        DB_AGE.set(time.time() - db.source.build_epoch)
+
+
+def _start() -> None:
+    g.ipgeo_start = time.perf_counter()
+
+
+def _observe(response: Response) -> Response:
+    start = g.pop("ipgeo_start", None)
+    rule = request.url_rule
+    endpoint = rule.rule if rule is not None else UNMATCHED
+    REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
+    if start is not None:
+        LATENCY.labels(endpoint).observe(time.perf_counter() - start)
+    return response
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    record_db(holder().get())
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        data = generate_latest(registry)
+    else:
+        data = generate_latest(REGISTRY)
+    return Response(
+        data, mimetype=CONTENT_TYPE_LATEST.split(";")[0], content_type=CONTENT_TYPE_LATEST
+    )
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_start)
+    app.after_request(_observe)
+    app.register_blueprint(bp)
