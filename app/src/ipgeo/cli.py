@@ -76,6 +76,20 @@ def cmd_check_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_convert(args: argparse.Namespace) -> int:
+    from .convert import convert
+
+    try:
+        stats = convert(args.src, args.dst, progress=None if args.progress else False)
+    except DatabaseError as exc:
+        return _fail(str(exc))
+    print(
+        f"wrote {args.dst}: {stats['networks']} networks, {stats['records']} distinct records, "
+        f"{stats['nodes']} nodes"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ipgeo", description="IP geolocation tools")
     parser.add_argument("--version", action="version", version=f"ipgeo {__version__}")
@@ -103,6 +117,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-v", "--verbose", action="store_true", help="report progress on stderr")
     p.set_defaults(func=cmd_check_db)
+
+    p = sub.add_parser("convert", help="write a 17monipdb file out as a MaxMind DB")
+    p.add_argument("src")
+    p.add_argument("dst")
+    p.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        help="no progress bar (it is shown only on a terminal anyway)",
+    )
+    p.set_defaults(func=cmd_convert)
     return parser
 
 

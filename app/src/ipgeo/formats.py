@@ -33,8 +33,9 @@ def looks_like_ipip(head: bytes, file_size: int) -> bool:
     if len(head) < 1028 + 8:
         return False
     index_len = int.from_bytes(head[:4], "big")
-    # The index (everything before the text) ends inside the file and holds whole records.
-    if not 1028 + 8 <= index_len <= file_size or (index_len - 1028 - 1024) % 8:
+    # The text starts at index_len - 1024, inside the file, after whole 8-byte records.
+    text_base = index_len - 1024
+    if not 1028 + 8 <= text_base <= file_size or (text_base - 1028) % 8:
         return False
     starts = [int.from_bytes(head[4 + 4 * i : 8 + 4 * i], "little") for i in range(256)]
     return all(a <= b for a, b in itertools.pairwise(starts))
