@@ -574,7 +574,13 @@ class SlbState:
                 path = self.health.get("path") or "/"
                 request = f"GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: slb-double\r\n\r\n"
                 sock.sendall(request.encode())
-                head = sock.recv(64).decode("latin-1", "replace")
+                data = b""
+                while len(data) < 65536:  # read to the end: closing early resets the backend
+                    chunk = sock.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                head = data[:64].decode("latin-1", "replace")
         except OSError:
             return False
         match = re.match(r"HTTP/\d(?:\.\d)? (\d{3})", head)
