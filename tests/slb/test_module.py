@@ -279,3 +279,20 @@ def test_module_disables_the_ecs_metadata_credential_provider(monkeypatch):
     spec.loader.exec_module(module)
     assert os.environ["ALIBABA_CLOUD_ECS_METADATA_DISABLED"] == "true"
     assert module.SDK_IMPORT_ERROR is None
+
+
+def test_documentation_parses_and_matches_the_argument_spec():
+    import yaml
+
+    spec = importlib.util.spec_from_file_location("slb_mod_doc", LIBRARY / "aliyun_slb_backends.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    documented = yaml.safe_load(module.DOCUMENTATION)["options"]
+    yaml.safe_load(module.EXAMPLES)
+    yaml.safe_load(module.RETURN)
+    actual = module.argument_spec()
+    assert set(documented) == set(actual)
+    for name, option in actual.items():
+        assert documented[name]["type"] == option["type"], name
+        assert documented[name].get("default") == option.get("default"), name
+        assert documented[name].get("choices") == option.get("choices"), name

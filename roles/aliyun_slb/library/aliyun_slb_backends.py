@@ -10,7 +10,7 @@ short_description: Make an Alibaba Cloud SLB's managed backend servers match a l
 description:
   - Manages the default backend server list of an existing classic load balancer (SLB, API
     version 2014-05-15) through Alibaba Cloud's official Python SDK (C(alibabacloud_slb20140515)).
-  - Only backend servers whose C(Description) equals O(managed_description) are managed: they are
+  - Only backend servers whose C(Description) equals O(managed_description) are managed; they are
     added, re-weighted and removed as needed. Servers without that marker (added by someone else)
     are never changed or removed.
   - With O(state=present) the managed set is made equal to O(backends). With O(state=weight) the
@@ -195,7 +195,7 @@ from ansible.module_utils.basic import (  # noqa: E402
 )
 
 # Never let the SDK's credential chain reach for the ECS metadata service.
-os.environ["ALIBABA_CLOUD_ECS_METADATA_DISABLED"] = "true"
+os.environ.update(ALIBABA_CLOUD_ECS_METADATA_DISABLED="true")
 
 try:
     from alibabacloud_slb20140515 import models as slb_models
