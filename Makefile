@@ -1,0 +1,64 @@
+# The two commands a user needs are `scripts/make demo` and `scripts/make test` (see README).
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+IMAGE := ipgeo-base:bookworm
+DEMO_URL := http://127.0.0.1:8080
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export ANSIBLE_FORCE_COLOR := $(if $(CI),0,1)
+
+.PHONY: help host venv db image demo demo-destroy lint unit molecule molecule-clean test
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+host: ## Install host packages (docker.io, debootstrap, python3-venv) and start dockerd
+	@scripts/host-deps.sh
+
+venv: $(VENV)/.stamp ## Create the controller's venv (Ansible, Molecule, linters, the app for tests)
+$(VENV)/.stamp: requirements/controller.txt $(wildcard requirements/slb.txt) app/pyproject.toml | host
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements/controller.txt 2>&1 | { grep -v '^WARNING: Location' || true; }
+	if [ -f requirements/slb.txt ]; then $(BIN)/pip install -q -r requirements/slb.txt 2>&1 | { grep -v '^WARNING: Location' || true; }; fi
+	$(BIN)/pip install -q -e './app[test]' 2>&1 | { grep -v '^WARNING: Location' || true; }
+	touch $@
+
+db: files/GeoLite2-City.mmdb ## Fetch the GeoLite2-City database (checked by SHA-256)
+files/GeoLite2-City.mmdb: | $(VENV)/.stamp
+	scripts/fetch-db.sh $(BIN)/pip
+
+image: host ## Build the containers' base image from debootstrap (once)
+	scripts/base-image.sh $(IMAGE)
+
+demo: host venv db image ## Provision the local demo fleet and look an IP up through its LB
+	ansible-playbook -i inventories/local/hosts.yml playbooks/demo_fleet.yml
+	ansible-playbook -i inventories/local/hosts.yml site.yml
+	@echo; echo "Lookup through the demo load balancer ($(DEMO_URL)):"
+	@curl -sS -D /dev/stderr $(DEMO_URL)/v1/ip/114.114.114.114?lang=zh-CN 2> >(grep -i '^x-served-by' >&2) \
+	  | python3 -m json.tool --no-ensure-ascii
+
+demo-destroy: venv ## Remove the demo fleet's containers and network
+	ansible-playbook -i inventories/local/hosts.yml playbooks/demo_fleet.yml -e demo_fleet_state=absent
+
+lint: venv ## yamllint, ansible-lint (production profile, offline), ruff
+	yamllint --strict .
+	ansible-lint --offline --profile production
+	ruff check .
+	ruff format --check .
+
+unit: venv db ## pytest: the app and the helpers
+	pytest -q
+
+molecule-clean: host ## Remove leftovers of an interrupted Molecule run (by label)
+	@docker ps -aq --filter label=ipgeo.fleet=molecule | xargs -r docker rm -f >/dev/null
+	@docker network ls -q --filter name=ipgeo-molecule | xargs -r docker network rm >/dev/null
+
+molecule: venv db image molecule-clean ## Molecule: two app nodes and an nginx LB in containers
+	molecule test --scenario-name default
+
+test: lint unit molecule ## Everything CI runs
