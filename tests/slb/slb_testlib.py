@@ -92,8 +92,10 @@ class Double:
         servers = state["load_balancers"][lb_id]["backend_servers"]
         return {s["ServerId"]: s for s in servers}
 
-    def throttle(self, count: int, actions: list[str] | None = None) -> None:
-        data = json.dumps({"count": count, "actions": actions}).encode()
+    def throttle(
+        self, count: int, actions: list[str] | None = None, code: str = "Throttling"
+    ) -> None:
+        data = json.dumps({"count": count, "actions": actions, "code": code}).encode()
         req = urllib.request.Request(f"{self.url}/_double/throttle", data=data, method="POST")
         with urllib.request.urlopen(req, timeout=5) as resp:
             resp.read()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 
+import pytest
 from slb_testlib import AK_SECRET, LB_ID, LIBRARY, MARKER, base_config, module_args, run_module
 from test_double import closed_port
 
@@ -171,14 +172,15 @@ def test_keys_come_from_the_environment(start_double, tmp_path):
     assert result["changed"] is True
 
 
-def test_throttling_is_retried_and_succeeds(start_double, tmp_path):
+@pytest.mark.parametrize("code", ["Throttling", "Throttling.User"])
+def test_throttling_is_retried_and_succeeds(start_double, tmp_path, code):
     double = mixed_double(start_double)
-    double.throttle(3, ["AddBackendServers"])
+    double.throttle(3, ["AddBackendServers"], code=code)
     result = run_module(tmp_path, module_args(double, backends=WANTED))
     assert not result.get("failed"), result
     assert result["throttle_retries"] == 3
     adds = [(c["status"], c["code"]) for c in double.calls() if c["action"] == "AddBackendServers"]
-    assert adds == [(400, "Throttling")] * 3 + [(200, None)]
+    assert adds == [(400, code)] * 3 + [(200, None)]
     assert weights(double)["i-a"] == 100
 
 
@@ -216,6 +218,18 @@ def test_weight_zero_drains_and_restore_waits_for_normal(start_double, http_back
     assert weights(double) == {"i-a": 100, "i-foreign": 7}
     assert f"server 127.0.0.1:{port} weight=100;" in upstream.read_text()
     assert "DescribeHealthStatus" in [c["action"] for c in double.calls()]
+
+
+def test_present_can_wait_for_all_managed_servers_to_be_normal(
+    start_double, http_backends, tmp_path
+):
+    ports = http_backends(2)
+    servers = {"i-a": f"127.0.0.1:{ports[0]}", "i-b": f"127.0.0.1:{ports[1]}"}
+    double = start_double(base_config(servers))
+    args = module_args(double, backends=WANTED, wait_health="normal", wait_interval=0.2)
+    result = run_module(tmp_path, args)
+    assert not result.get("failed"), result
+    assert result["health"] == {"i-a": ["normal"], "i-b": ["normal"]}
 
 
 def test_waiting_for_normal_times_out_on_a_dead_server(start_double, tmp_path):
