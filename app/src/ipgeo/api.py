@@ -27,7 +27,7 @@ def etag_for(db: Database, release: str, lang: str | None, fields: tuple[str, ..
     return hashlib.sha256(key.encode()).hexdigest()[:20]
 
 
-@bp.get("/ip/<path:ip>")
+@bp.get("/ip/<anything:ip>")
 def ip_lookup(ip: str) -> Response:
     addr = parse_ip(ip)
     db = require_db()

@@ -6,16 +6,26 @@ import os
 from collections.abc import Mapping
 
 from flask import Flask, Response
+from werkzeug.routing import PathConverter
 
 from . import errors
 from .config import Settings
 from .db import DatabaseHolder
 
 
+class AnythingConverter(PathConverter):
+    """Like ``path`` but also matches newlines, so every bad IP reaches the 400 handler."""
+
+    regex = "(?s:.+)"
+    part_isolating = False
+
+
 def create_app(env: Mapping[str, str] | None = None) -> Flask:
     """Build the app. ``env`` overrides ``os.environ`` (tests pass their own settings)."""
     settings = Settings.from_env({**os.environ, **(env or {})})
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)
+    app.url_map.converters["anything"] = AnythingConverter
+    app.url_map.merge_slashes = False  # "/v1/ip//" is a bad IP, not a redirect
     app.config["IPGEO"] = settings
     # Werkzeug answers 413 itself (as JSON via our handler) before we parse a huge body.
     app.config["MAX_CONTENT_LENGTH"] = 128 * settings.batch_limit + 4096
@@ -26,11 +36,12 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
 
     errors.register(app)
 
-    from . import api, health, metrics, web
+    from . import api, health, metrics, openapi, web
 
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)
+    app.register_blueprint(openapi.bp)
     metrics.init_app(app)
     metrics.record_db(holder.db)
 
