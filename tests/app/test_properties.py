@@ -221,7 +221,8 @@ def test_random_paths(app_and_log):
     @given(path=st.text(max_size=100), method=st.sampled_from(["GET", "POST", "PUT", "DELETE"]))
     def run(path, method):
         seen.append(1)
-        resp = client.open("/" + quote(path, safe="/"), method=method)
+        # A leading "//" would make the test client read a host name.
+        resp = client.open("/" + quote(path.lstrip("/"), safe="/"), method=method)
         _assert_sane(resp)
 
     run()
