@@ -10,10 +10,10 @@ from flask import Blueprint, Response, request
 
 from .db import Database
 from .errors import APIError, error_body
-from .jsonutil import json_response
+from .jsonutil import JSON_MIMETYPE, dumps
 from .lookup import lookup, parse_ip, resolve_fields, resolve_lang, select, shape
 from .metrics import LOOKUPS
-from .state import require_db, settings
+from .state import holder, require_db, settings
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
 
@@ -29,41 +29,88 @@ def etag_for(db: Database, release: str, lang: str | None, fields: tuple[str, ..
 
 @bp.get("/ip/<anything:ip>")
 def ip_lookup(ip: str) -> Response:
-    addr = parse_ip(ip)
-    db = require_db()
+    db = holder().get()
+    if db is None:
+        parse_ip(ip)  # a bad address is a 400 even before the DB is there
+        raise APIError(503, "not_ready", "the database is not loaded yet")
     lang = resolve_lang(db, request.args.get("lang"))
     fields = resolve_fields(request.args.get("fields"))
     etag = etag_for(db, settings().release, lang, fields)
     if request.if_none_match.contains_weak(etag):
         resp = Response(status=304)
     else:
-        record, network = lookup(db, addr)
-        if record is None:
-            LOOKUPS.labels("not_found").inc()
-            raise APIError(404, "not_found", f"{addr} is not in the database")
-        LOOKUPS.labels("found").inc()
-        resp = json_response(select(shape(str(addr), network, record, lang), fields))
+        resp = Response(_lookup_body(db, ip, lang, fields), mimetype=JSON_MIMETYPE)
     resp.set_etag(etag)
     resp.headers["Cache-Control"] = f"public, max-age={MAX_AGE}"
     resp.headers["X-DB-Version"] = db.version
     return resp
 
 
-def _batch_item(db: Database, item: Any, lang: str | None, fields: tuple[str, ...] | None) -> Any:
-    if not isinstance(item, str):
-        LOOKUPS.labels("invalid").inc()
-        return {"ip": item, **error_body("invalid_ip", "not a string")}
-    try:
-        addr = parse_ip(item)
-    except APIError as exc:
-        LOOKUPS.labels("invalid").inc()
-        return {"ip": item, **error_body(exc.code, exc.message)}
+def _lookup_body(db: Database, ip: str, lang: str | None, fields: tuple[str, ...] | None) -> bytes:
+    render = db.renderers.get(lang) if fields is None and lang else None
+    if render is not None:
+        try:
+            body = render(ip)
+        except OSError:
+            pass  # not dotted-quad IPv4: the general path below decides
+        else:
+            if body is None:
+                LOOKUPS.labels("not_found").inc()
+                raise APIError(404, "not_found", f"{ip} is not in the database")
+            LOOKUPS.labels("found").inc()
+            return body
+    addr = parse_ip(ip)
     record, network = lookup(db, addr)
     if record is None:
         LOOKUPS.labels("not_found").inc()
-        return {"ip": item, **error_body("not_found", f"{addr} is not in the database")}
+        raise APIError(404, "not_found", f"{addr} is not in the database")
     LOOKUPS.labels("found").inc()
-    return select(shape(str(addr), network, record, lang), fields)
+    return dumps(select(shape(str(addr), network, record, lang), fields))
+
+
+class _Batch:
+    """Answers batch items, as JSON bytes, counting outcomes once per batch."""
+
+    def __init__(self, db: Database, lang: str | None, fields: tuple[str, ...] | None) -> None:
+        self.db = db
+        self.lang = lang
+        self.fields = fields
+        self.render = db.renderers.get(lang) if fields is None and lang else None
+        self.counts = {"found": 0, "not_found": 0, "invalid": 0}
+
+    def item(self, item: Any) -> bytes:
+        if not isinstance(item, str):
+            self.counts["invalid"] += 1
+            return dumps({"ip": item, **error_body("invalid_ip", "not a string")})
+        if self.render is not None:
+            try:
+                body = self.render(item)
+            except OSError:
+                pass
+            else:
+                if body is None:
+                    return self._not_found(item, item)
+                self.counts["found"] += 1
+                return body
+        try:
+            addr = parse_ip(item)
+        except APIError as exc:
+            self.counts["invalid"] += 1
+            return dumps({"ip": item, **error_body(exc.code, exc.message)})
+        record, network = lookup(self.db, addr)
+        if record is None:
+            return self._not_found(item, str(addr))
+        self.counts["found"] += 1
+        return dumps(select(shape(str(addr), network, record, self.lang), self.fields))
+
+    def _not_found(self, item: str, addr: str) -> bytes:
+        self.counts["not_found"] += 1
+        return dumps({"ip": item, **error_body("not_found", f"{addr} is not in the database")})
+
+    def count(self) -> None:
+        for result, n in self.counts.items():
+            if n:
+                LOOKUPS.labels(result).inc(n)
 
 
 @bp.post("/batch")
@@ -83,6 +130,10 @@ def batch() -> Response:
     db = require_db()
     lang = resolve_lang(db, request.args.get("lang"))
     fields = resolve_fields(request.args.get("fields"))
-    resp = json_response({"results": [_batch_item(db, item, lang, fields) for item in ips]})
+    answers = _Batch(db, lang, fields)
+    # Items are rendered to bytes one by one so prepared answers need no re-encoding.
+    body = b'{"results":[' + b",".join([answers.item(item) for item in ips]) + b"]}"
+    answers.count()
+    resp = Response(body, mimetype=JSON_MIMETYPE)
     resp.headers["X-DB-Version"] = db.version
     return resp

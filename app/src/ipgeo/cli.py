@@ -90,6 +90,38 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from .db import file_sha256
+    from .prepared import IndexError_, build_index, validate_index
+
+    out = args.out or args.db + ".idx"
+    try:
+        db = open_database(args.db)
+    except DatabaseError as exc:
+        return _fail(str(exc))
+    if db.source.format != "mmdb":
+        return _fail(f"{args.db}: prepare needs a MaxMind DB (convert 17monipdb first)")
+    langs = args.lang or [lang for lang in ("en", "zh-CN") if lang in db.languages]
+    langs = langs or list(db.languages[:1])
+
+    def say(msg: str) -> None:
+        print(f"ipgeo: {msg}...", file=sys.stderr)
+
+    try:
+        stats = build_index(args.db, out, langs, file_sha256(args.db), say)
+        say("validating against the DB")
+        summary = validate_index(args.db, out, samples=args.samples)
+    except IndexError_ as exc:
+        if os.path.exists(out):
+            os.unlink(out)
+        return _fail(f"prepare: {exc}")
+    print(
+        f"wrote {out}: {stats['networks']} IPv4 networks, {stats['records']} records, "
+        f"languages {','.join(langs)}, {stats['bytes']} bytes; {summary}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ipgeo", description="IP geolocation tools")
     parser.add_argument("--version", action="version", version=f"ipgeo {__version__}")
@@ -128,6 +160,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="no progress bar (it is shown only on a terminal anyway)",
     )
     p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("prepare", help="build the prepared index of an MMDB (fast IPv4 answers)")
+    p.add_argument("db")
+    p.add_argument("out", nargs="?", help="index file (default: DB.idx, found by the app)")
+    p.add_argument(
+        "--lang", action="append", help="language to prepare (repeatable; default en, zh-CN)"
+    )
+    p.add_argument("--samples", type=int, default=20000, help="addresses validated per language")
+    p.set_defaults(func=cmd_prepare)
     return parser
 
 

@@ -47,6 +47,7 @@ def parse_networks(raw: str) -> tuple[Network, ...]:
 @dataclass(frozen=True)
 class Settings:
     db_path: str | None = None
+    index_path: str | None = None
     node_name: str = field(default_factory=socket.gethostname)
     default_lang: str | None = None
     release: str = __version__
@@ -60,6 +61,7 @@ class Settings:
         env = os.environ if env is None else env
         return cls(
             db_path=env.get("IPGEO_DB_PATH") or None,
+            index_path=env.get("IPGEO_INDEX_PATH") or None,
             node_name=env.get("IPGEO_NODE_NAME") or socket.gethostname(),
             default_lang=env.get("IPGEO_DEFAULT_LANG") or None,
             release=env.get("IPGEO_RELEASE") or __version__,

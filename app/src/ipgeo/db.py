@@ -8,16 +8,23 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 import maxminddb
 
 from . import formats
+
+if TYPE_CHECKING:
+    from .prepared import PreparedIndex
+
+log = logging.getLogger(__name__)
+Renderer = Callable[[str], bytes | None]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Record = Mapping[str, Any]
@@ -109,6 +116,10 @@ class Database:
     path: str
     sha256: str
     default_lang: str | None
+    index: PreparedIndex | None = None
+    index_path: str | None = None
+    # lang -> render(text) for IPv4 answers straight from the prepared index
+    renderers: dict[str, Renderer] = field(default_factory=dict)
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -129,18 +140,45 @@ class Database:
             "sha256": self.sha256,
             "path": self.path,
             "languages": list(self.languages),
+            "index": None
+            if self.index is None
+            else {
+                "path": self.index_path,
+                "languages": list(self.index.languages),
+                "networks": self.index.header["networks"],
+            },
         }
 
 
-def open_database(path: str, default_lang: str | None = None) -> Database:
+def open_database(
+    path: str, default_lang: str | None = None, index_path: str | None = None
+) -> Database:
+    """Open the DB and, when one matches it, its prepared index (``index_path``, else
+    ``<path>.idx`` if that exists). An unusable index is logged and skipped, never fatal."""
+    from .prepared import IndexError_, PreparedIndex
+
     source = open_source(path)
     try:
         sha = file_sha256(path)
     except OSError as exc:
         source.close()
         raise DatabaseError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    index = None
+    if index_path is None and os.path.exists(path + ".idx"):
+        index_path = path + ".idx"
+    if index_path and source.format == formats.MMDB:
+        try:
+            index = PreparedIndex(index_path, sha)
+        except IndexError_ as exc:
+            log.warning("prepared index not used: %s", exc)
     return Database(
-        source, os.path.abspath(path), sha, pick_default_lang(source.languages, default_lang)
+        source,
+        os.path.abspath(path),
+        sha,
+        pick_default_lang(source.languages, default_lang),
+        index,
+        os.path.abspath(index_path) if index is not None and index_path else None,
+        {lang: index.renderer(lang) for lang in index.languages} if index is not None else {},
     )
 
 
@@ -153,9 +191,12 @@ class DatabaseHolder:
 
     RETRY_SECONDS = 5.0
 
-    def __init__(self, path: str | None, default_lang: str | None) -> None:
+    def __init__(
+        self, path: str | None, default_lang: str | None, index_path: str | None = None
+    ) -> None:
         self.path = path
         self.default_lang = default_lang
+        self.index_path = index_path
         self.db: Database | None = None
         self.error: str = "IPGEO_DB_PATH is not set" if not path else "database not loaded"
         self._next_try = 0.0
@@ -175,7 +216,7 @@ class DatabaseHolder:
     def _load(self, now: float) -> None:
         assert self.path
         try:
-            self.db = open_database(self.path, self.default_lang)
+            self.db = open_database(self.path, self.default_lang, self.index_path)
         except DatabaseError as exc:
             self.error = str(exc)
             self._next_try = now + self.RETRY_SECONDS

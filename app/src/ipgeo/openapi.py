@@ -95,6 +95,19 @@ SCHEMAS: dict[str, Any] = {
                     "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
                     "path": {"type": "string"},
                     "languages": {"type": "array", "items": {"type": "string"}},
+                    "index": {
+                        "description": "The prepared index in use, if any.",
+                        "anyOf": [
+                            {"type": "null"},
+                            _obj(
+                                {
+                                    "path": {"type": "string"},
+                                    "languages": {"type": "array", "items": {"type": "string"}},
+                                    "networks": {"type": "integer"},
+                                }
+                            ),
+                        ],
+                    },
                 }
             ),
         }
