@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 from flask import Blueprint, Flask, Response, g, request
 from prometheus_client import (
@@ -39,6 +40,11 @@ LATENCY = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 LOOKUPS = Counter("ipgeo_lookups", "IP lookups (single and batch items), by result.", ["result"])
+# Children bound once: labels() takes a lock and a dict lookup on every call.
+FOUND = LOOKUPS.labels("found")
+NOT_FOUND = LOOKUPS.labels("not_found")
+INVALID = LOOKUPS.labels("invalid")
+
 DB_BUILD = Gauge(
     "ipgeo_db_build_timestamp_seconds",
     "Build time of the loaded database.",
@@ -67,13 +73,21 @@ def _start() -> None:
     g.ipgeo_start = time.perf_counter()
 
 
+_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 def _observe(response: Response) -> Response:
     start = g.pop("ipgeo_start", None)
     rule = request.url_rule
-    endpoint = rule.rule if rule is not None else UNMATCHED
-    REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
+    key = (rule.rule if rule is not None else UNMATCHED, request.method, response.status_code)
+    children = _children.get(key)
+    if children is None:
+        # Bounded: routes x methods x statuses the app can produce.
+        children = (REQUESTS.labels(key[0], key[1], str(key[2])), LATENCY.labels(key[0]))
+        _children[key] = children
+    children[0].inc()
     if start is not None:
-        LATENCY.labels(endpoint).observe(time.perf_counter() - start)
+        children[1].observe(time.perf_counter() - start)
     return response
 
 

@@ -244,7 +244,8 @@ class PreparedIndex:
         is bound up front: this is the hot path.
         """
         tails, base = self._tails[lang]
-        keys, idx16, mm = self._keys, self._idx16, self._mm
+        keys, mm = self._keys, self._mm
+        idx16 = self._idx16.tolist()  # 65537 ints: a list indexes faster than a memoryview
         bisect_right = bisect.bisect_right
         pton, af_inet, prefixes = _inet_pton, _AF_INET, _PREFIX
         join = b"".join

@@ -11,7 +11,7 @@ from .clientip import client_address
 from .errors import APIError
 from .jsonutil import json_response
 from .lookup import lookup, parse_ip, resolve_fields, resolve_lang, select, shape
-from .metrics import LOOKUPS
+from .metrics import FOUND, NOT_FOUND
 from .state import require_db, settings
 
 bp = Blueprint("web", __name__)
@@ -34,7 +34,7 @@ def _self_result() -> dict[str, Any]:
     db = require_db()
     lang = resolve_lang(db, request.args.get("lang"))
     record, network = lookup(db, ip)
-    LOOKUPS.labels("found" if record is not None else "not_found").inc()
+    (FOUND if record is not None else NOT_FOUND).inc()
     return shape(str(ip), network, record, lang)
 
 
