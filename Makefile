@@ -55,10 +55,12 @@ unit: venv db ## pytest: the app and the helpers
 	pytest -q
 
 molecule-clean: host ## Remove leftovers of an interrupted Molecule run (by label)
-	@docker ps -aq --filter label=ipgeo.fleet=molecule | xargs -r docker rm -f >/dev/null
+	@for fleet in molecule molecule-slb; do \
+	  docker ps -aq --filter label=ipgeo.fleet=$$fleet | xargs -r docker rm -f >/dev/null; done
 	@docker network ls -q --filter name=ipgeo-molecule | xargs -r docker network rm >/dev/null
 
-molecule: venv db image molecule-clean ## Molecule: two app nodes and an nginx LB in containers
+molecule: venv db image molecule-clean ## Molecule: two app nodes behind an nginx LB, then behind the SLB test double
 	molecule test --scenario-name default
+	molecule test --scenario-name slb
 
 test: lint unit molecule ## Everything CI runs
