@@ -306,8 +306,10 @@ class SlbApi:
             self.call(action, method, request)
             self.writes += 1
 
-    def add(self, servers: list[dict], marker: str) -> None:
-        entries = [
+    @staticmethod
+    def _entries(servers: list[dict], marker: str) -> list[dict]:
+        """Backend entries as the API takes them, each carrying the managed marker."""
+        return [
             {
                 "ServerId": s["server_id"],
                 "Weight": str(s["weight"]),
@@ -316,22 +318,21 @@ class SlbApi:
             }
             for s in servers
         ]
+
+    def add(self, servers: list[dict], marker: str) -> None:
         self._write(
-            "AddBackendServers", "add_backend_servers", slb_models.AddBackendServersRequest, entries
+            "AddBackendServers",
+            "add_backend_servers",
+            slb_models.AddBackendServersRequest,
+            self._entries(servers, marker),
         )
 
     def set_weights(self, servers: list[dict], marker: str) -> None:
-        entries = [
-            {
-                "ServerId": s["server_id"],
-                "Weight": str(s["weight"]),
-                "Type": "ecs",
-                "Description": marker,
-            }
-            for s in servers
-        ]
         self._write(
-            "SetBackendServers", "set_backend_servers", slb_models.SetBackendServersRequest, entries
+            "SetBackendServers",
+            "set_backend_servers",
+            slb_models.SetBackendServersRequest,
+            self._entries(servers, marker),
         )
 
     def remove(self, servers: list[dict]) -> None:
