@@ -235,10 +235,13 @@ def bench_http_single(env: dict[str, str], ips: list[str], seconds: int) -> dict
     url = front.url if front else server.url
     try:
         wrk(url, ["/healthz"], 2)  # warm up
-        constant = statistics.median(wrk(url, ["/healthz"], seconds) for _ in range(3))
-        lookups = statistics.median(
-            wrk(url, [f"/v1/ip/{ip}" for ip in ips], seconds) for _ in range(3)
-        )
+        # Alternate the two so that load from elsewhere hits both alike.
+        constant_runs, lookup_runs = [], []
+        for _ in range(3):
+            constant_runs.append(wrk(url, ["/healthz"], seconds))
+            lookup_runs.append(wrk(url, [f"/v1/ip/{ip}" for ip in ips], seconds))
+        constant = statistics.median(constant_runs)
+        lookups = statistics.median(lookup_runs)
     finally:
         if front:
             front.stop()
@@ -308,22 +311,38 @@ def bench_memory(env: dict[str, str], ips: list[str]) -> dict[str, float]:
 # --- 5. cold start ----------------------------------------------------------------------------
 
 
-def bench_cold_start(env: dict[str, str]) -> float:
+def bench_cold_start(env: dict[str, str]) -> dict[str, float]:
+    """Seconds from worker start to its first answer, median of 5.
+
+    A gunicorn worker is forked from a master that has run gunicorn.conf.py, which imports
+    ``ipgeo.gunicorn_hooks`` (and so Flask); the worker then imports ``ipgeo.wsgi`` (opening
+    the DB and index) and answers. ``fresh`` also counts interpreter start and every import.
+    """
     code = (
-        "import time; t = time.perf_counter()\n"
+        "import time, sys\n"
+        "if sys.argv[1] == 'worker':\n"
+        "    import ipgeo.gunicorn_hooks\n"
+        "t = time.perf_counter()\n"
         "from ipgeo.wsgi import app\n"
         "r = app.test_client().get('/v1/ip/8.8.8.8')\n"
         "assert r.status_code == 200, r.data\n"
         "print(time.perf_counter() - t)\n"
     )
-    runs = []
-    for _ in range(5):
-        t = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-c", code], env={**os.environ, **env}, check=True, capture_output=True
-        )
-        runs.append(time.perf_counter() - t)
-    return statistics.median(runs)
+    result = {}
+    for mode in ("worker", "fresh"):
+        runs = []
+        for _ in range(5):
+            t = time.perf_counter()
+            out = subprocess.run(
+                [sys.executable, "-c", code, mode],
+                env={**os.environ, **env},
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            runs.append(float(out) if mode == "worker" else time.perf_counter() - t)
+        result[mode] = statistics.median(runs)
+    return result
 
 
 # --- report -----------------------------------------------------------------------------------
@@ -372,8 +391,9 @@ def main() -> int:
          f"{batch:,.0f} IPs/s", "", ">= 200k IPs/s", batch / 200_000),
         ("4. PSS master + 4 workers, en+zh-CN", "~4.9 GB (seed approach, issue)",
          f"{memory['pss_mib']:,.0f} MB", "", "<= 200 MB", 200 / max(memory["pss_mib"], 1)),
-        ("5. cold start to first answer", "~27 s (seed approach, issue)",
-         f"{cold:.2f} s", "", "<= 0.5 s", 0.5 / max(cold, 1e-3)),
+        ("5. cold start of a worker to first answer", "~27 s (seed approach, issue)",
+         f"{cold['worker']:.2f} s ({cold['fresh']:.2f} s from a bare interpreter)", "",
+         "<= 0.5 s", 0.5 / max(cold["worker"], 1e-3)),
     ]  # fmt: skip
     lines = [
         f"Machine: {info}. Sample: {inproc['n']:,} distinct random IPv4 "
@@ -391,7 +411,20 @@ def main() -> int:
     (OUT / "results.md").write_text(table + "\n")
     png = bar_chart(
         "IPGEO BENCH: FRACTION OF GOAL",
-        [(r[0].split(" ", 1)[0] + " " + r[0].split(" ", 2)[1], r[5], r[2]) for r in rows],
+        [
+            (label, row[5], row[2].split(" (")[0])
+            for label, row in zip(
+                [
+                    "1 IN-PROCESS",
+                    "2 HTTP SINGLE/CONST",
+                    "3 HTTP BATCH",
+                    "4 MEMORY PSS",
+                    "5 COLD START",
+                ],
+                rows,
+                strict=True,
+            )
+        ],
     )
     (OUT / "bench.png").write_bytes(png)
     log(f"wrote {OUT / 'results.md'} and {OUT / 'bench.png'}")

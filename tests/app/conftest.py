@@ -1,6 +1,13 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -42,3 +49,81 @@ def client(app):
 @pytest.fixture
 def node() -> str:
     return NODE
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get_url(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+@pytest.fixture
+def gunicorn_two_workers(tmp_path, db_path):
+    mdir = tmp_path / "prom"
+    mdir.mkdir()
+    (mdir / "counter_999999.db").write_bytes(b"stale")  # on_starting must clear this
+    # As deployed: settings come from an env file through raw_env, not the process env, so
+    # the app must cope with them arriving after gunicorn.conf.py was imported.
+    env_file = tmp_path / "ipgeo.env"
+    env_file.write_text(
+        f"PROMETHEUS_MULTIPROC_DIR={mdir}\nIPGEO_DB_PATH={db_path}\nIPGEO_NODE_NAME=metrics-test\n"
+    )
+    conf = tmp_path / "gunicorn.conf.py"
+    conf.write_text(
+        "from ipgeo.gunicorn_hooks import child_exit, load_env_file, on_starting  # noqa: F401\n"
+        f"raw_env = load_env_file({str(env_file)!r})\n"
+    )
+    port = _free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("IPGEO_") and k != "PROMETHEUS_MULTIPROC_DIR"
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            str(conf),
+            "-w",
+            "2",
+            "-b",
+            f"127.0.0.1:{port}",
+            "ipgeo.wsgi:app",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if get_url(base + "/healthz")[0] == 200:
+                break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"gunicorn did not start: {proc.stderr.read().decode()[-2000:]}")
+        time.sleep(0.1)
+    yield base, mdir
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture
+def http_get():
+    return get_url

@@ -66,3 +66,46 @@ def test_child_exit_marks_worker_dead(tmp_path, monkeypatch):
     (tmp_path / "counter_4242.db").write_bytes(b"x")
     gunicorn_hooks.child_exit(SimpleNamespace(), SimpleNamespace(pid=4242))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["counter_4242.db", "gauge_liveall_999.db"]
+
+
+def test_gunicorn_own_errors_are_json(gunicorn_two_workers):
+    import http.client
+    import json
+    import urllib.parse
+
+    base, _ = gunicorn_two_workers
+    host = urllib.parse.urlsplit(base)
+    # gunicorn rejects a request line over 4094 bytes itself, before the app sees it.
+    conn = http.client.HTTPConnection(host.hostname, host.port, timeout=10)
+    conn.request("GET", "/v1/ip/" + "1" * 9000)
+    resp = conn.getresponse()
+    assert resp.status == 414
+    assert resp.getheader("Content-Type") == "application/json"
+    assert resp.getheader("X-Served-By") == "metrics-test"
+    body = json.loads(resp.read())
+    assert body["error"]["code"] == "uri_too_long"
+    assert body["error"]["message"]
+    conn.close()
+    conn = http.client.HTTPConnection(host.hostname, host.port, timeout=10)
+    conn.request("GET", "/healthz", headers={"X-Big": "x" * 9000})
+    resp = conn.getresponse()
+    assert resp.status == 431
+    assert json.loads(resp.read())["error"]["code"]
+    conn.close()
+
+
+def test_write_json_error_format():
+    import json
+    import socket as socketlib
+
+    left, right = socketlib.socketpair()
+    try:
+        gunicorn_hooks.write_json_error(left, 414, "Request-URI Too Long", "too long")
+        raw = right.recv(4096).decode()
+    finally:
+        left.close()
+        right.close()
+    head, body = raw.split("\r\n\r\n", 1)
+    assert head.startswith("HTTP/1.1 414 Request-URI Too Long")
+    assert "Content-Type: application/json" in head
+    assert json.loads(body) == {"error": {"code": "request_uri_too_long", "message": "too long"}}

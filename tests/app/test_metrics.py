@@ -1,13 +1,7 @@
 from __future__ import annotations
 
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -52,76 +46,11 @@ def test_metrics_single_process(client):
     assert _sample(text, "ipgeo_db_loaded") == 1
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-
-
-@pytest.fixture
-def gunicorn_two_workers(tmp_path, db_path):
-    mdir = tmp_path / "prom"
-    mdir.mkdir()
-    (mdir / "counter_999999.db").write_bytes(b"stale")  # on_starting must clear this
-    conf = tmp_path / "gunicorn.conf.py"
-    conf.write_text("from ipgeo.gunicorn_hooks import on_starting, child_exit  # noqa: F401\n")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "PROMETHEUS_MULTIPROC_DIR": str(mdir),
-        "IPGEO_DB_PATH": str(db_path),
-        "IPGEO_NODE_NAME": "metrics-test",
-    }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            str(conf),
-            "-w",
-            "2",
-            "-b",
-            f"127.0.0.1:{port}",
-            "ipgeo.wsgi:app",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if _get(base + "/healthz")[0] == 200:
-                break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"gunicorn did not start: {proc.stderr.read().decode()[-2000:]}")
-        time.sleep(0.1)
-    yield base, mdir
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
 def _worker_pids(mdir: Path) -> set[str]:
     return {m.group(1) for p in mdir.iterdir() if (m := re.match(r"counter_(\d+)\.db$", p.name))}
 
 
-def test_metrics_count_across_workers(gunicorn_two_workers):
+def test_metrics_count_across_workers(gunicorn_two_workers, http_get):
     base, mdir = gunicorn_two_workers
     # The stale file from an earlier run was removed by on_starting.
     assert "999999" not in _worker_pids(mdir)
@@ -129,13 +58,13 @@ def test_metrics_count_across_workers(gunicorn_two_workers):
     with ThreadPoolExecutor(max_workers=8) as pool:
         # Concurrent requests keep both sync workers busy; stop once both have answered.
         for _ in range(20):
-            statuses = list(pool.map(lambda _: _get(base + "/v1/ip/8.8.8.8")[0], range(50)))
+            statuses = list(pool.map(lambda _: http_get(base + "/v1/ip/8.8.8.8")[0], range(50)))
             assert statuses == [200] * 50
             sent += 50
             if len(_worker_pids(mdir)) >= 2:
                 break
     assert len(_worker_pids(mdir)) >= 2, "requests never reached a second worker"
-    status, body = _get(base + "/metrics")
+    status, body = http_get(base + "/metrics")
     assert status == 200
     text = body.decode()
     counted = _sample(text, "ipgeo_http_requests_total", endpoint="/v1/ip/<anything:ip>")

@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from .app import create_app
+if TYPE_CHECKING:
+    from .app import create_app
 
 __all__ = ["__version__", "create_app"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy so that importing ipgeo.gunicorn_hooks in the gunicorn master does not import the
+    # app (and prometheus_client, whose multiprocess mode is chosen at import) before
+    # gunicorn has applied raw_env.
+    if name == "create_app":
+        from .app import create_app
+
+        return create_app
+    raise AttributeError(f"module 'ipgeo' has no attribute {name!r}")

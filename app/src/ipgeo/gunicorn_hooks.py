@@ -4,13 +4,25 @@ Example::
 
     from ipgeo.gunicorn_hooks import load_env_file, on_starting, child_exit
     raw_env = load_env_file("/etc/ipgeo/ipgeo.env")
+
+Importing this module also makes gunicorn's own error answers (request line or header too
+long, malformed request) JSON like the app's, instead of gunicorn's HTML page.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import socket
 from typing import Any
+
+# Libraries every worker needs, loaded once in the master so a worker starts in a fraction of
+# a second. Not ipgeo's app modules and not prometheus_client: those load in the worker.
+import flask  # noqa: F401
+import maxminddb  # noqa: F401
+import orjson
+from gunicorn import util
 
 
 def load_env_file(path: str) -> list[str]:
@@ -68,3 +80,27 @@ def child_exit(server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
+    """Drop-in for ``gunicorn.util.write_error``: the app's error shape, never HTML."""
+    code = re.sub(r"[^a-z0-9]+", "_", reason.lower()).strip("_") or "error"
+    body = orjson.dumps({"error": {"code": code, "message": mesg or reason}})
+    node = re.sub(r"[^\x21-\x7e]", "", os.environ.get("IPGEO_NODE_NAME") or socket.gethostname())
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\n"
+        "Connection: close\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        f"X-Served-By: {node}\r\n\r\n"
+    )
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+def use_json_error_pages() -> None:
+    # Workers call util.write_error at error time, so patching the module attribute in the
+    # master (where gunicorn.conf.py imports us) covers every worker forked from it.
+    util.write_error = write_json_error
+
+
+use_json_error_pages()

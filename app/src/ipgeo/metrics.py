@@ -21,12 +21,17 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    values,
 )
 
 from .db import Database
 from .state import holder
 
 bp = Blueprint("metrics", __name__)
+
+# prometheus_client picks single- or multi-process values when it is first imported; decide
+# again now, in the worker, where PROMETHEUS_MULTIPROC_DIR (from gunicorn's raw_env) is set.
+values.ValueClass = values.get_value_class()
 
 REQUESTS = Counter(
     "ipgeo_http_requests",
