@@ -20,6 +20,7 @@ bp = Blueprint("api", __name__, url_prefix="/v1")
 
 # Answers change only when the DB does; caches may keep them for an hour.
 MAX_AGE = 3600
+_CACHE_CONTROL = f"public, max-age={MAX_AGE}"
 
 
 def etag_for(db: Database, release: str, lang: str | None, fields: tuple[str, ...] | None) -> str:
@@ -39,17 +40,21 @@ def ip_lookup(ip: str) -> Response:
     if db is None:
         parse_ip(ip)  # a bad address is a 400 even before the DB is there
         raise APIError(503, "not_ready", "the database is not loaded yet")
-    lang = resolve_lang(db, request.args.get("lang"))
-    fields = resolve_fields(request.args.get("fields"))
-    etag = etag_for(db, settings().release, lang, fields)
-    if request.if_none_match.contains_weak(etag):
-        resp = Response(status=304)
+    # This is the hot path: parse the query string and If-None-Match only when present.
+    if request.query_string:
+        lang = resolve_lang(db, request.args.get("lang"))
+        fields = resolve_fields(request.args.get("fields"))
     else:
-        resp = Response(_lookup_body(db, ip, lang, fields), mimetype=JSON_MIMETYPE)
-    resp.set_etag(etag)
-    resp.headers["Cache-Control"] = f"public, max-age={MAX_AGE}"
-    resp.headers["X-DB-Version"] = db.version
-    return resp
+        lang, fields = db.default_lang, None
+    etag = etag_for(db, settings().release, lang, fields)
+    headers = {
+        "ETag": f'"{etag}"',
+        "Cache-Control": _CACHE_CONTROL,
+        "X-DB-Version": db.version,
+    }
+    if "HTTP_IF_NONE_MATCH" in request.environ and request.if_none_match.contains_weak(etag):
+        return Response(status=304, headers=headers)
+    return Response(_lookup_body(db, ip, lang, fields), mimetype=JSON_MIMETYPE, headers=headers)
 
 
 def _lookup_body(db: Database, ip: str, lang: str | None, fields: tuple[str, ...] | None) -> bytes:

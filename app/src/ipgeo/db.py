@@ -6,6 +6,7 @@ A worker opens the file once after gunicorn forks it. MMDB files are memory-mapp
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import logging
@@ -125,7 +126,7 @@ class Database:
     def languages(self) -> tuple[str, ...]:
         return self.source.languages
 
-    @property
+    @functools.cached_property
     def version(self) -> str:
         """Short, header-safe identity of the data: build epoch and hash prefix."""
         return f"{self.source.build_epoch}-{self.sha256[:12]}"
