@@ -33,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import maxminddb  # noqa: E402
 from ipgeo.db import file_sha256  # noqa: E402
 from ipgeo.prepared import (  # noqa: E402
-    IndexError_,
     PreparedIndex,
+    PreparedIndexError,
     build_index,
     reference_body,
     validate_index,
@@ -66,7 +66,7 @@ def ensure_index(sha: str) -> Path:
     try:
         PreparedIndex(str(idx), sha).close()
         return idx
-    except IndexError_:
+    except PreparedIndexError:
         pass
     log("building the prepared index (en, zh-CN)")
     build_index(str(DB), str(idx), LANGS, sha, log)

@@ -8,7 +8,7 @@ from ipgeo import create_app
 from ipgeo.cli import main
 from ipgeo.db import file_sha256
 from ipgeo.mmdb_writer import write_mmdb
-from ipgeo.prepared import IndexError_, PreparedIndex, build_index, validate_index
+from ipgeo.prepared import PreparedIndex, PreparedIndexError, build_index, validate_index
 
 
 def _record(i: int):
@@ -82,7 +82,7 @@ def test_index_for_another_db_is_ignored(synthetic, db_path):
     client = create_app({"IPGEO_DB_PATH": str(db_path), "IPGEO_INDEX_PATH": str(idx)}).test_client()
     assert client.get("/readyz").get_json()["db"]["index"] is None
     assert client.get("/v1/ip/114.114.114.114").get_json()["city"]["name"] == "Nanjing"
-    with pytest.raises(IndexError_, match="another DB"):
+    with pytest.raises(PreparedIndexError, match="another DB"):
         PreparedIndex(str(idx), "0" * 64)
 
 
@@ -92,7 +92,7 @@ def test_damaged_index_is_refused(synthetic, tmp_path, damage):
     data = idx.read_bytes()
     bad = tmp_path / "bad.idx"
     bad.write_bytes(b"XXXXXXXX" + data[8:] if damage == "magic" else data[: len(data) // 2])
-    with pytest.raises(IndexError_):
+    with pytest.raises(PreparedIndexError):
         PreparedIndex(str(bad), file_sha256(str(db)))
     client = create_app({"IPGEO_DB_PATH": str(db), "IPGEO_INDEX_PATH": str(bad)}).test_client()
     assert client.get("/readyz").get_json()["db"]["index"] is None

@@ -92,7 +92,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 def cmd_prepare(args: argparse.Namespace) -> int:
     from .db import file_sha256
-    from .prepared import IndexError_, build_index, validate_index
+    from .prepared import PreparedIndexError, build_index, validate_index
 
     out = args.out or args.db + ".idx"
     try:
@@ -111,7 +111,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         stats = build_index(args.db, out, langs, file_sha256(args.db), say)
         say("validating against the DB")
         summary = validate_index(args.db, out, samples=args.samples)
-    except IndexError_ as exc:
+    except PreparedIndexError as exc:
         if os.path.exists(out):
             os.unlink(out)
         return _fail(f"prepare: {exc}")

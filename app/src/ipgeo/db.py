@@ -156,7 +156,7 @@ def open_database(
 ) -> Database:
     """Open the DB and, when one matches it, its prepared index (``index_path``, else
     ``<path>.idx`` if that exists). An unusable index is logged and skipped, never fatal."""
-    from .prepared import IndexError_, PreparedIndex
+    from .prepared import PreparedIndex, PreparedIndexError
 
     source = open_source(path)
     try:
@@ -170,7 +170,7 @@ def open_database(
     if index_path and source.format == formats.MMDB:
         try:
             index = PreparedIndex(index_path, sha)
-        except IndexError_ as exc:
+        except PreparedIndexError as exc:
             log.warning("prepared index not used: %s", exc)
     return Database(
         source,

@@ -40,7 +40,7 @@ _inet_ntoa = socket.inet_ntoa
 _AF_INET = socket.AF_INET
 
 
-class IndexError_(Exception):
+class PreparedIndexError(Exception):
     """The prepared index is unusable (missing, foreign, stale or corrupt)."""
 
 
@@ -88,7 +88,7 @@ def build_index(
         meta = reader.metadata()
         missing = [lang for lang in languages if lang not in meta.languages]
         if missing:
-            raise IndexError_(f"languages not in the DB: {', '.join(missing)}")
+            raise PreparedIndexError(f"languages not in the DB: {', '.join(missing)}")
         say("walking the IPv4 tree")
         starts = array("I")
         plens = array("B")
@@ -106,7 +106,7 @@ def build_index(
             recs.append(number)
     say("rendering answers")
     if len(records) >= 1 << 26:
-        raise IndexError_("too many distinct records for the index")
+        raise PreparedIndexError("too many distinct records for the index")
     keys = array(
         "Q", ((st << 32) | (r << 6) | p for st, r, p in zip(starts, recs, plens, strict=True))
     )
@@ -150,7 +150,7 @@ def build_index(
         pos = _align(pos + len(data))
     head = orjson.dumps(header)
     if len(head) > head_size:
-        raise IndexError_("index header too large")
+        raise PreparedIndexError("index header too large")
     tmp = f"{out_path}.tmp-{os.getpid()}"
     try:
         with open(tmp, "wb") as fh:
@@ -186,7 +186,7 @@ class PreparedIndex:
             with open(path, "rb") as fh:
                 self._mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
         except (OSError, ValueError) as exc:
-            raise IndexError_(f"{path}: cannot map: {exc}") from None
+            raise PreparedIndexError(f"{path}: cannot map: {exc}") from None
         try:
             self._open(path, db_sha256)
         except Exception:
@@ -196,16 +196,18 @@ class PreparedIndex:
     def _open(self, path: str, db_sha256: str | None) -> None:
         mm = self._mm
         if mm[: len(MAGIC)] != MAGIC:
-            raise IndexError_(f"{path}: not an ipgeo prepared index")
+            raise PreparedIndexError(f"{path}: not an ipgeo prepared index")
         size = int.from_bytes(mm[8:12], "little")
         try:
             header = orjson.loads(mm[12 : 12 + size])
         except orjson.JSONDecodeError:
-            raise IndexError_(f"{path}: corrupt header") from None
+            raise PreparedIndexError(f"{path}: corrupt header") from None
         if header.get("version") != VERSION or header.get("byteorder") != sys.byteorder:
-            raise IndexError_(f"{path}: unsupported index version or byte order")
+            raise PreparedIndexError(f"{path}: unsupported index version or byte order")
         if db_sha256 is not None and header["db_sha256"] != db_sha256:
-            raise IndexError_(f"{path}: built for another DB (sha256 {header['db_sha256'][:12]})")
+            raise PreparedIndexError(
+                f"{path}: built for another DB (sha256 {header['db_sha256'][:12]})"
+            )
         self.header = header
         self.languages: tuple[str, ...] = tuple(header["languages"])
         # Check every section against the file before any view exists (a view pins the map).
@@ -217,12 +219,12 @@ class PreparedIndex:
             expected[f"blob:{lang}"] = -1
         for name, length in expected.items():
             if name not in sections:
-                raise IndexError_(f"{path}: section {name} missing")
+                raise PreparedIndexError(f"{path}: section {name} missing")
             off, size = sections[name]
             if off + size > len(mm):
-                raise IndexError_(f"{path}: truncated ({name} past the end)")
+                raise PreparedIndexError(f"{path}: truncated ({name} past the end)")
             if length >= 0 and size != length:
-                raise IndexError_(f"{path}: section {name} has the wrong size")
+                raise PreparedIndexError(f"{path}: section {name} has the wrong size")
 
         def view(name: str, fmt: str) -> memoryview:
             off, size = sections[name]
@@ -306,7 +308,7 @@ def reference_body(reader: Any, text: str, lang: str) -> bytes | None:
 def validate_index(db_path: str, index_path: str, samples: int = 20000, seed: int = 0) -> str:
     """Compare the index with the MMDB on random addresses and network edges.
 
-    Returns a summary; raises IndexError_ naming the first address that differs.
+    Returns a summary; raises PreparedIndexError naming the first address that differs.
     """
     import random
 
@@ -326,7 +328,7 @@ def validate_index(db_path: str, index_path: str, samples: int = 20000, seed: in
                 for value in values:
                     text = _inet_ntoa(value.to_bytes(4, "big"))
                     if render(text) != reference_body(reader, text, lang):
-                        raise IndexError_(f"index and DB disagree on {text} ({lang})")
+                        raise PreparedIndexError(f"index and DB disagree on {text} ({lang})")
     finally:
         index.close()
     return f"{len(values)} addresses x {len(index.languages)} languages identical"
