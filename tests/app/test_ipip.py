@@ -191,3 +191,9 @@ def test_convert_refuses_mmdb(capsys, db_path, tmp_path):
 def test_cli_lookup_on_ipip(capsys, ipip_file):
     assert main(["lookup", "1.0.2.5", "--db", str(ipip_file)]) == 0
     assert json.loads(capsys.readouterr().out)["city"]["name"] == "福州"
+
+
+def test_default_lang_not_in_db_falls_back(ipip_file):
+    app = create_app({"IPGEO_DB_PATH": str(ipip_file), "IPGEO_DEFAULT_LANG": "en"})
+    body = app.test_client().get("/v1/ip/114.114.114.114").get_json()
+    assert body["city"]["name"] == "南京"

@@ -102,8 +102,11 @@ def file_sha256(path: str, chunk: int = 1 << 20) -> str:
 
 
 def pick_default_lang(languages: tuple[str, ...], wanted: str | None) -> str | None:
-    if wanted:
+    if wanted and wanted in languages:
         return wanted
+    if wanted:
+        # One setting serves every DB the fleet may get (e.g. Chinese-only ipip data).
+        log.warning("IPGEO_DEFAULT_LANG=%s is not in this DB %s; choosing one", wanted, languages)
     if "en" in languages:
         return "en"
     return languages[0] if languages else None
