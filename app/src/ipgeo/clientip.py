@@ -12,21 +12,16 @@ from collections.abc import Iterable
 
 from .config import Network
 from .db import IPAddress
+from .lookup import canonical
 
 
 def parse_addr(text: str | None) -> IPAddress | None:
     if not text:
         return None
     try:
-        ip = ipaddress.ip_address(text.strip())
+        return canonical(ipaddress.ip_address(text.strip()))
     except ValueError:
         return None
-    if ip.version == 6:
-        if ip.ipv4_mapped is not None:
-            return ip.ipv4_mapped
-        if ip.scope_id:
-            return ipaddress.IPv6Address(ip.packed)
-    return ip
 
 
 def is_trusted(ip: IPAddress, proxies: Iterable[Network]) -> bool:

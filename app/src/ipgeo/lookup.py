@@ -12,12 +12,8 @@ from .errors import APIError
 FIELDS = ("ip", "network", "country", "region", "city", "location")
 
 
-def parse_ip(text: str) -> IPAddress:
-    """Parse exactly what :mod:`ipaddress` accepts; IPv4-mapped IPv6 becomes IPv4."""
-    try:
-        ip = ipaddress.ip_address(text)
-    except ValueError:
-        raise APIError(400, "invalid_ip", f"not an IP address: {text[:100]!r}") from None
+def canonical(ip: IPAddress) -> IPAddress:
+    """The address a lookup is about: IPv4-mapped IPv6 becomes IPv4, a zone id is dropped."""
     if ip.version == 6:
         if ip.ipv4_mapped is not None:
             return ip.ipv4_mapped
@@ -25,6 +21,15 @@ def parse_ip(text: str) -> IPAddress:
             # A zone id names a local interface; it has no meaning for geolocation.
             return ipaddress.IPv6Address(ip.packed)
     return ip
+
+
+def parse_ip(text: str) -> IPAddress:
+    """Parse exactly what :mod:`ipaddress` accepts, then :func:`canonical`."""
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        raise APIError(400, "invalid_ip", f"not an IP address: {text[:100]!r}") from None
+    return canonical(ip)
 
 
 def resolve_lang(db: Database, lang: str | None) -> str | None:
