@@ -12,7 +12,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export ANSIBLE_FORCE_COLOR := $(if $(CI),0,1)
 
-.PHONY: help host venv db image demo demo-destroy lint unit molecule molecule-clean test bench
+.PHONY: help host venv db image demo demo-destroy lint unit molecule molecule-clean molecule-ops test bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -63,7 +63,12 @@ molecule: venv db image molecule-clean ## Molecule: two app nodes behind an ngin
 	molecule test --scenario-name default
 	molecule test --scenario-name slb
 
-test: lint unit molecule ## Everything CI runs
+molecule-ops: venv db image ## Molecule: rolling upgrade, DB updates, node failures, measured under load
+	@docker ps -aq --filter label=ipgeo.fleet=ops | xargs -r docker rm -f >/dev/null
+	@docker network ls -q --filter name=ipgeo-ops | xargs -r docker network rm >/dev/null
+	molecule test --scenario-name ops
+
+test: lint unit molecule ## Everything CI runs (molecule-ops runs on its own until it is proven in CI)
 
 bench: venv db ## Benchmarks: prints one table, writes bench/out/results.md and bench/out/bench.png
 	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
