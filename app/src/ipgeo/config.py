@@ -8,7 +8,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from . import __version__
+from .release import RUNNING_RELEASE
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -50,7 +50,8 @@ class Settings:
     index_path: str | None = None
     node_name: str = field(default_factory=socket.gethostname)
     default_lang: str | None = None
-    release: str = __version__
+    # IPGEO_RELEASE, else the release id of the installed code (see ipgeo.release).
+    release: str = RUNNING_RELEASE
     trusted_proxies: tuple[Network, ...] = ()
     proxy_hops: int = 1
     batch_limit: int = 1000
@@ -64,7 +65,7 @@ class Settings:
             index_path=env.get("IPGEO_INDEX_PATH") or None,
             node_name=env.get("IPGEO_NODE_NAME") or socket.gethostname(),
             default_lang=env.get("IPGEO_DEFAULT_LANG") or None,
-            release=env.get("IPGEO_RELEASE") or __version__,
+            release=env.get("IPGEO_RELEASE") or RUNNING_RELEASE,
             trusted_proxies=parse_networks(env.get("IPGEO_TRUSTED_PROXIES", "")),
             proxy_hops=_int(env, "IPGEO_PROXY_HOPS", 1, minimum=1),
             batch_limit=_int(env, "IPGEO_BATCH_LIMIT", 1000, minimum=1),
