@@ -54,21 +54,21 @@ lint: venv ## yamllint, ansible-lint (production profile, offline), ruff
 unit: venv db ## pytest: the app and the helpers
 	pytest -q
 
-molecule-clean: host ## Remove leftovers of an interrupted Molecule run (by label)
-	@for fleet in molecule molecule-slb; do \
+molecule-clean: host ## Remove leftovers of an interrupted Molecule run (by label and network name)
+	@for fleet in molecule molecule-slb ops; do \
 	  docker ps -aq --filter label=ipgeo.fleet=$$fleet | xargs -r docker rm -f >/dev/null; done
-	@docker network ls -q --filter name=ipgeo-molecule | xargs -r docker network rm >/dev/null
+	@for net in ipgeo-molecule ipgeo-molecule-slb ipgeo-ops; do \
+	  docker network ls -q --filter name=^$$net$$ | xargs -r docker network rm >/dev/null; done
 
-molecule: venv db image molecule-clean ## Molecule: two app nodes behind an nginx LB, then behind the SLB test double
+molecule: venv db image molecule-clean ## Molecule: nginx LB, SLB test double, operations under load
 	molecule test --scenario-name default
 	molecule test --scenario-name slb
-
-molecule-ops: venv db image ## Molecule: rolling upgrade, DB updates, node failures, measured under load
-	@docker ps -aq --filter label=ipgeo.fleet=ops | xargs -r docker rm -f >/dev/null
-	@docker network ls -q --filter name=ipgeo-ops | xargs -r docker network rm >/dev/null
 	molecule test --scenario-name ops
 
-test: lint unit molecule ## Everything CI runs (molecule-ops runs on its own until it is proven in CI)
+molecule-ops: venv db image molecule-clean ## Molecule ops only: rolling upgrade, DB updates, node failures under load
+	molecule test --scenario-name ops
+
+test: lint unit molecule ## Everything CI runs
 
 bench: venv db ## Benchmarks: prints one table, writes bench/out/results.md and bench/out/bench.png
 	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
