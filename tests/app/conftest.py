@@ -78,7 +78,8 @@ def gunicorn_two_workers(tmp_path, db_path):
     )
     conf = tmp_path / "gunicorn.conf.py"
     conf.write_text(
-        "from ipgeo.gunicorn_hooks import child_exit, load_env_file, on_starting  # noqa: F401\n"
+        "from ipgeo.gunicorn_hooks import (  # noqa: F401\n"
+        "    child_exit, load_env_file, on_reload, on_starting)\n"
         f"raw_env = load_env_file({str(env_file)!r})\n"
     )
     port = _free_port()

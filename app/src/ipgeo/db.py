@@ -7,7 +7,6 @@ A worker opens the file once after gunicorn forks it. MMDB files are memory-mapp
 from __future__ import annotations
 
 import functools
-import hashlib
 import ipaddress
 import logging
 import os
@@ -19,7 +18,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import maxminddb
 
-from . import formats
+from . import dbhash, formats
+from .dbhash import file_sha256 as file_sha256  # the name callers import from here
 
 if TYPE_CHECKING:
     from .prepared import PreparedIndex
@@ -92,15 +92,6 @@ def open_source(path: str) -> Source:
     raise DatabaseError(f"{path}: unknown format (neither a MaxMind DB nor a 17monipdb file)")
 
 
-def file_sha256(path: str, chunk: int = 1 << 20) -> str:
-    # Streamed so a worker never holds the whole file in memory.
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def pick_default_lang(languages: tuple[str, ...], wanted: str | None) -> str | None:
     if wanted and wanted in languages:
         return wanted
@@ -154,6 +145,37 @@ class Database:
         }
 
 
+def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def _open_with_sha256(path: str, attempts: int = 3) -> tuple[Source, str]:
+    """The source and the SHA-256 of the very file it opened.
+
+    The digest names the DB in /readyz and ties the prepared index to it, so it must come
+    from the same inode as the reader even if the file is swapped meanwhile (atomic rename):
+    hold the file open, open the reader by path, and retry if the path moved in between.
+    """
+    for _ in range(attempts):
+        try:
+            with open(path, "rb") as fh:
+                source = open_source(path)
+                try:
+                    same = _same_file(os.fstat(fh.fileno()), os.stat(path))
+                    sha = dbhash.sha256_of(path, fh) if same else None
+                except OSError:
+                    source.close()
+                    raise
+        except FileNotFoundError:
+            raise DatabaseError(f"{path}: file not found") from None
+        except OSError as exc:
+            raise DatabaseError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        if sha is not None:
+            return source, sha
+        source.close()
+    raise DatabaseError(f"{path}: the file kept changing while it was opened")
+
+
 def open_database(
     path: str, default_lang: str | None = None, index_path: str | None = None
 ) -> Database:
@@ -161,12 +183,7 @@ def open_database(
     ``<path>.idx`` if that exists). An unusable index is logged and skipped, never fatal."""
     from .prepared import PreparedIndex, PreparedIndexError
 
-    source = open_source(path)
-    try:
-        sha = file_sha256(path)
-    except OSError as exc:
-        source.close()
-        raise DatabaseError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    source, sha = _open_with_sha256(path)
     index = None
     if index_path is None and os.path.exists(path + ".idx"):
         index_path = path + ".idx"

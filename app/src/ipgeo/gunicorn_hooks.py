@@ -2,8 +2,11 @@
 
 Example::
 
-    from ipgeo.gunicorn_hooks import load_env_file, on_starting, child_exit
+    from ipgeo.gunicorn_hooks import child_exit, load_env_file, on_reload, on_starting
     raw_env = load_env_file("/etc/ipgeo/ipgeo.env")
+
+``on_starting`` and ``on_reload`` also hash the DB once in the master for all the workers
+(see :mod:`ipgeo.dbhash`).
 
 Importing this module also makes gunicorn's own error answers (request line or header too
 long, malformed request) JSON like the app's, instead of gunicorn's HTML page.
@@ -15,6 +18,7 @@ import os
 import re
 import shutil
 import socket
+import time
 from typing import Any
 
 # Libraries every worker needs, loaded once in the master so a worker starts in a fraction of
@@ -23,6 +27,8 @@ import flask  # noqa: F401
 import maxminddb  # noqa: F401
 import orjson
 from gunicorn import util
+
+from . import dbhash
 
 
 def load_env_file(path: str) -> list[str]:
@@ -59,8 +65,40 @@ def _multiproc_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
+def hash_db(server: Any) -> None:
+    """Hash ``IPGEO_DB_PATH`` for the workers forked next (raw_env is applied by now).
+
+    Never fatal: a worker that finds no matching digest hashes the file itself.
+    """
+    dbhash.forget()
+    path = os.environ.get("IPGEO_DB_PATH")
+    if not path:
+        return
+    log = getattr(server, "log", None)
+    began = time.monotonic()
+    try:
+        sha = dbhash.remember(path)
+    except OSError as exc:
+        if log is not None:
+            log.warning("ipgeo: not hashing %s in the master: %s", path, exc)
+        return
+    if log is not None:
+        log.info("ipgeo: %s sha256 %s (%.2f s)", path, sha[:12], time.monotonic() - began)
+
+
 def on_starting(server: Any) -> None:
-    """Empty the metrics directory: files left by an earlier master would be summed in."""
+    """Empty the metrics directory and hash the DB for the first workers."""
+    hash_db(server)
+    _clear_metrics_dir()
+
+
+def on_reload(server: Any) -> None:
+    """On HUP, before the new workers fork: hash the DB again (it was likely swapped)."""
+    hash_db(server)
+
+
+def _clear_metrics_dir() -> None:
+    # Files left by an earlier master would be summed in.
     path = _multiproc_dir()
     if not path:
         return
