@@ -72,6 +72,19 @@ def cmd_check_db(args: argparse.Namespace) -> int:
         summary = check_db(args.file, expects, progress)
     except CheckError as exc:
         return _fail(f"check-db {args.file}: {exc}")
+    if args.index:
+        from . import formats
+        from .prepared import PreparedIndexError, validate_index
+
+        if formats.sniff(args.file) != formats.MMDB:
+            return _fail(f"check-db {args.file}: a prepared index needs a MaxMind DB")
+        progress("comparing the index with the DB")
+        try:
+            summary += f"; index {args.index}: " + validate_index(
+                args.file, args.index, samples=args.index_samples
+            )
+        except PreparedIndexError as exc:
+            return _fail(f"check-db {args.file} --index: {exc}")
     print(summary)
     return 0
 
@@ -146,6 +159,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="IP=CC",
         help="require IP to resolve to country code CC (repeatable)",
+    )
+    p.add_argument(
+        "--index",
+        metavar="IDX",
+        help="also validate this prepared index against the DB (its DB SHA-256, format "
+        "version, size, and answers compared with the DB's)",
+    )
+    p.add_argument(
+        "--index-samples",
+        type=int,
+        default=20000,
+        metavar="N",
+        help="random addresses (and as many network edges) compared per language",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="report progress on stderr")
     p.set_defaults(func=cmd_check_db)

@@ -148,6 +148,7 @@ def build_index(
     for name, data in sections:
         header["sections"][name] = [pos, len(data)]
         pos = _align(pos + len(data))
+    header["size"] = pos  # lets a reader tell a cut-off tail from a whole file
     head = orjson.dumps(header)
     if len(head) > head_size:
         raise PreparedIndexError("index header too large")
@@ -184,7 +185,11 @@ class PreparedIndex:
     def __init__(self, path: str, db_sha256: str | None = None) -> None:
         try:
             with open(path, "rb") as fh:
+                if os.fstat(fh.fileno()).st_size < len(MAGIC) + 4:
+                    raise PreparedIndexError(f"{path}: truncated (shorter than the header)")
                 self._mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        except FileNotFoundError:
+            raise PreparedIndexError(f"{path}: file not found") from None
         except (OSError, ValueError) as exc:
             raise PreparedIndexError(f"{path}: cannot map: {exc}") from None
         try:
@@ -198,15 +203,34 @@ class PreparedIndex:
         if mm[: len(MAGIC)] != MAGIC:
             raise PreparedIndexError(f"{path}: not an ipgeo prepared index")
         size = int.from_bytes(mm[8:12], "little")
+        if len(mm) < 12 + size:
+            raise PreparedIndexError(f"{path}: truncated (header past the end)")
         try:
             header = orjson.loads(mm[12 : 12 + size])
         except orjson.JSONDecodeError:
             raise PreparedIndexError(f"{path}: corrupt header") from None
-        if header.get("version") != VERSION or header.get("byteorder") != sys.byteorder:
-            raise PreparedIndexError(f"{path}: unsupported index version or byte order")
-        if db_sha256 is not None and header["db_sha256"] != db_sha256:
+        if not isinstance(header, dict):
+            raise PreparedIndexError(f"{path}: corrupt header")
+        if header.get("version") != VERSION:
             raise PreparedIndexError(
-                f"{path}: built for another DB (sha256 {header['db_sha256'][:12]})"
+                f"{path}: index format version {header.get('version')!r}, "
+                f"this ipgeo reads version {VERSION} (prepare it again)"
+            )
+        if header.get("byteorder") != sys.byteorder:
+            raise PreparedIndexError(
+                f"{path}: built on a {header.get('byteorder')}-endian machine, "
+                f"this one is {sys.byteorder}-endian"
+            )
+        if db_sha256 is not None and header.get("db_sha256") != db_sha256:
+            raise PreparedIndexError(
+                f"{path}: built for another DB (sha256 {str(header.get('db_sha256'))[:12]}, "
+                f"this DB {db_sha256[:12]})"
+            )
+        # Older indexes have no "size": their sections are still checked below.
+        if header.get("size", len(mm)) != len(mm):
+            what = "truncated" if len(mm) < header["size"] else "trailing bytes"
+            raise PreparedIndexError(
+                f"{path}: {what} ({len(mm)} bytes, the header says {header['size']})"
             )
         self.header = header
         self.languages: tuple[str, ...] = tuple(header["languages"])
@@ -327,8 +351,17 @@ def validate_index(db_path: str, index_path: str, samples: int = 20000, seed: in
                 render = index.renderer(lang)
                 for value in values:
                     text = _inet_ntoa(value.to_bytes(4, "big"))
-                    if render(text) != reference_body(reader, text, lang):
-                        raise PreparedIndexError(f"index and DB disagree on {text} ({lang})")
+                    try:
+                        got = render(text)
+                    except (IndexError, ValueError):
+                        # A record number or bound that points outside its table.
+                        raise PreparedIndexError(
+                            f"{index_path}: corrupt tables (lookup of {text} fails)"
+                        ) from None
+                    if got != reference_body(reader, text, lang):
+                        raise PreparedIndexError(
+                            f"{index_path}: index and DB disagree on {text} ({lang})"
+                        )
     finally:
         index.close()
     return f"{len(values)} addresses x {len(index.languages)} languages identical"
