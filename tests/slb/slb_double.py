@@ -22,12 +22,18 @@ answers the five actions the role's module uses, in the shape the official Pytho
 * it can be told to answer ``Throttling`` (400, "Request was denied due to request throttling.") for
   the next N calls, in its config or at run time through ``POST /_double/throttle``;
 * every call, refused or not, is logged as one JSON line (action, whether it is a write, status,
-  code, load balancer id, key id, the backend server ids it named) to ``call_log``;
+  code, load balancer id, key id, the backend server ids it named and the weights it asked for,
+  when it came and when it was answered) to ``call_log``;
 * it knows an ECS-id -> address map (``servers``). DescribeHealthStatus reports what real TCP or
   HTTP probes of those addresses find (``normal`` / ``abnormal``), and after every write on the
   ``data_plane`` load balancer it writes an nginx ``upstream`` include file (weight N ->
-  ``weight=N``, weight 0 -> ``down``) and runs the configured reload command, so that an nginx in
-  the same container routes by the backend list and its weights.
+  ``weight=N max_fails=0``: like SLB, only health checks take a backend out; weight 0 -> ``down``;
+  optionally ``keepalive`` idle connections closed after ``keepalive_timeout``) and runs the
+  configured reload command, so that an nginx in the same container routes by the backend list
+  and its weights. With ``reload_pid_file`` (the nginx master's) the write answers only once the
+  reload is done: new workers run and the old ones no longer accept (else ``InternalError``
+  after ``reload_timeout`` seconds), so a backend set to weight 0 gets no new request after the
+  answer.
 
 Run:  python tests/slb/slb_double.py --listen 127.0.0.1:PORT --config FILE
 (port 0 picks a free port; the first line on stdout says ``listening on http://HOST:PORT``).
@@ -55,6 +61,10 @@ Config (JSON; every key but ``access_keys`` and ``load_balancers`` is optional):
         "upstream_file": "/etc/nginx/conf.d/slb-upstream.inc",
         "upstream_name": "slb_backends",
         "reload_command": ["nginx", "-s", "reload"],
+        "reload_pid_file": "/run/nginx.pid",
+        "reload_timeout": 10,
+        "keepalive": 16,
+        "keepalive_timeout": "4s",
         "apply_on_start": true
       }
     }
@@ -255,6 +265,67 @@ def verify_signature(
             400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired."
         )
     return access_key_id
+
+
+# --------------------------------------------------------------------------------------------
+# The nginx data plane's reload.
+# --------------------------------------------------------------------------------------------
+
+NGINX_WORKER = "nginx: worker process"
+
+
+def read_pid(path: str | None) -> int | None:
+    try:
+        with open(path or "", encoding="ascii") as fh:
+            return int(fh.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def nginx_workers(master: int | None, proc: str = "/proc") -> dict[int, str]:
+    """The children of the nginx master ``master`` with their process titles."""
+    if master is None:
+        return {}
+    found = {}
+    try:
+        entries = os.listdir(proc)
+    except OSError:
+        return {}
+    for name in entries:
+        if not name.isdigit():
+            continue
+        try:
+            with open(os.path.join(proc, name, "stat"), encoding="latin-1") as fh:
+                stat = fh.read()
+            with open(os.path.join(proc, name, "cmdline"), "rb") as fh:
+                title = fh.read().replace(b"\0", b" ").decode("latin-1").strip()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()  # after "pid (comm) "
+        if len(fields) > 1 and fields[1] == str(master):
+            found[int(name)] = title
+    return found
+
+
+def reload_done(before: dict[int, str], after: dict[int, str]) -> bool:
+    """A reload is done when a new worker runs and no worker from before still accepts."""
+    new_workers = [p for p, t in after.items() if p not in before and t == NGINX_WORKER]
+    old_accepting = [p for p, t in after.items() if p in before and t == NGINX_WORKER]
+    return bool(new_workers) and not old_accepting
+
+
+def wait_reloaded(
+    master: int | None, before: dict[int, str], timeout: float, proc: str = "/proc"
+) -> bool:
+    if master is None:
+        return False
+    deadline = time.monotonic() + timeout
+    while True:
+        if reload_done(before, nginx_workers(master, proc)):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
 
 
 # --------------------------------------------------------------------------------------------
@@ -602,11 +673,19 @@ class SlbState:
                 lines.append(f"    # {s['ServerId']}: no address known to the double")
                 continue
             host = f"[{addr[0]}]" if ":" in addr[0] else addr[0]
-            option = "down" if s["Weight"] == 0 else f"weight={s['Weight']}"
+            # SLB takes a backend out only by its health checks, never for one failed request:
+            # max_fails=0 keeps nginx from marking the only live backend failed during a drain.
+            option = "down" if s["Weight"] == 0 else f"weight={s['Weight']} max_fails=0"
             lines.append(f"    server {host}:{addr[1]} {option};  # {s['ServerId']}")
             count += 1
         if count == 0:
             lines.append("    server 127.0.0.1:9 down;  # placeholder: the backend list is empty")
+        keepalive = plane.get("keepalive")
+        if keepalive:
+            # Idle connections to the backends must close before the backend closes them
+            # (gunicorn: keepalive 5 s), or a request sent on one as it closes is reset.
+            lines.append(f"    keepalive {int(keepalive)};")
+            lines.append(f"    keepalive_timeout {plane.get('keepalive_timeout', '4s')};")
         lines.append("}")
         return "\n".join(lines) + "\n"
 
@@ -629,6 +708,8 @@ class SlbState:
             fh.write(text)
         os.replace(tmp, path)
         command = plane.get("reload_command")
+        master = read_pid(plane.get("reload_pid_file")) if command else None
+        before = nginx_workers(master) if master is not None else None
         if command:
             proc = subprocess.run(
                 command,
@@ -643,6 +724,15 @@ class SlbState:
                     500,
                     "InternalError",
                     f"data plane reload failed (rc={proc.returncode}): {proc.stderr.strip()[:300]}",
+                )
+        if before is not None:
+            # "nginx -s reload" only signals the master: wait until new workers run the new
+            # upstream and the old ones stopped accepting, so that the write's answer means
+            # the data plane follows it (a weight-0 backend gets no new request after it).
+            timeout = float(plane.get("reload_timeout", 10))
+            if not wait_reloaded(master, before, timeout):
+                raise ApiError(
+                    500, "InternalError", f"data plane reload not done after {timeout:g}s"
                 )
 
     # -- dispatch -----------------------------------------------------------------------------
@@ -685,12 +775,23 @@ def to_xml(tag: str, value: object) -> str:
     return f"<{tag}>{inner}</{tag}>"
 
 
-def server_ids_of(params: dict) -> list[str]:
+def _backend_items(params: dict) -> list[dict]:
     try:
         items = json.loads(params.get("BackendServers") or "[]")
-        return [str(i.get("ServerId")) for i in items if isinstance(i, dict)]
     except ValueError:
         return []
+    return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+
+
+def server_ids_of(params: dict) -> list[str]:
+    return [str(i.get("ServerId")) for i in _backend_items(params)]
+
+
+def weights_of(params: dict) -> dict[str, str]:
+    """The weights a call asked for, by server id (as sent: the log shows refused values too)."""
+    return {
+        str(i.get("ServerId")): str(i["Weight"]) for i in _backend_items(params) if "Weight" in i
+    }
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -765,6 +866,7 @@ class Handler(BaseHTTPRequestHandler):
             "write": action in WRITE_ACTIONS,
             "load_balancer_id": params.get("LoadBalancerId"),
             "server_ids": server_ids_of(params),
+            "weights": weights_of(params),
             "access_key_id": None,
         }
         try:
@@ -796,7 +898,7 @@ class Handler(BaseHTTPRequestHandler):
                 "Message": err.message,
                 "Recommend": f"https://api.aliyun.com/troubleshoot?q={err.code}",
             }
-        entry.update({"status": status, "code": code, "ok": status == 200})
+        entry.update({"status": status, "code": code, "ok": status == 200, "done": time.time()})
         state.log_call(entry)
         if want_xml:
             root = f"{action}Response" if status == 200 else "Error"

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
 import sys
+import time
 
 import pytest
+import slb_double
 from alibabacloud_slb20140515 import models as slb_models
 from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
 from alibabacloud_tea_openapi.utils_models import OpenApiRequest, Params
@@ -184,14 +189,14 @@ def test_data_plane_upstream_follows_the_backend_list(start_double, tmp_path):
         ],
     }
     double = start_double(config)
-    assert "server 10.0.0.11:8000 weight=100;" in upstream.read_text()
+    assert "server 10.0.0.11:8000 weight=100 max_fails=0;" in upstream.read_text()
     client = sdk_client(double)
     add(client, [{"ServerId": "i-2", "Weight": "40"}])
     set_weights(client, [{"ServerId": "i-1", "Weight": "0"}])
     text = upstream.read_text()
     assert "upstream app_pool {" in text
     assert "server 10.0.0.11:8000 down;" in text
-    assert "server 10.0.0.12:8081 weight=40;" in text
+    assert "server 10.0.0.12:8081 weight=40 max_fails=0;" in text
     assert reloads.read_text().count("reload") == 3  # start, add, set
     set_weights(client, [{"ServerId": "i-1", "Weight": "0"}])  # no change: no reload
     assert reloads.read_text().count("reload") == 3
@@ -234,3 +239,135 @@ def test_every_call_is_logged_with_action_and_write_flag(start_double):
     assert calls[0]["server_ids"] == ["i-1"]
     assert calls[0]["access_key_id"] == AK_ID
     assert AK_SECRET not in double.call_log.read_text()
+
+
+def test_call_log_has_the_weights_asked_for_and_the_answer_time(start_double):
+    double = start_double(base_config({"i-1": "127.0.0.1:1"}, [{"ServerId": "i-1", "Weight": 100}]))
+    set_weights(sdk_client(double), [{"ServerId": "i-1", "Weight": "0"}])
+    call = double.calls()[-1]
+    assert call["weights"] == {"i-1": "0"}
+    assert call["time"] <= call["done"]
+
+
+def test_data_plane_keepalive_closes_idle_connections_first(start_double, tmp_path):
+    upstream = tmp_path / "upstream.inc"
+    config = base_config({"i-1": "10.0.0.11:8000"}, [{"ServerId": "i-1", "Weight": 100}])
+    config["data_plane"] = {"upstream_file": str(upstream), "keepalive": 16}
+    start_double(config)
+    text = upstream.read_text()
+    assert "    keepalive 16;\n    keepalive_timeout 4s;\n}" in text
+    config["data_plane"] = {"upstream_file": str(upstream)}
+    upstream.unlink()
+    start_double(config)
+    assert "keepalive" not in upstream.read_text()
+
+
+# A stand-in for an nginx master: on SIGHUP it starts a new "nginx: worker process" only after
+# 0.5 s, then ends the old one, as a reload does (late, and after "nginx -s reload" returned).
+FAKE_MASTER = """
+import signal, subprocess, sys, time
+def worker():
+    p = subprocess.Popen(["nginx: worker process"], executable=sys.executable,
+                         stdin=subprocess.PIPE)
+    p.stdin.write(b"import time\\ntime.sleep(60)\\n")
+    p.stdin.close()
+    return p
+current = [worker()]
+def reload(signum, frame):
+    time.sleep(0.5)
+    old, current[0] = current[0], worker()
+    old.kill()
+    old.wait()
+signal.signal(signal.SIGHUP, reload)
+print("ready", flush=True)
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline:
+    time.sleep(0.1)
+current[0].kill()
+"""
+
+
+@pytest.fixture
+def fake_master(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", FAKE_MASTER], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    pid_file = tmp_path / "nginx.pid"
+    pid_file.write_text(f"{proc.pid}\n")
+    deadline = time.monotonic() + 10
+    while not slb_double.nginx_workers(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield proc.pid, pid_file
+    for pid in slb_double.nginx_workers(proc.pid):
+        os.kill(pid, signal.SIGKILL)
+    proc.kill()
+    proc.wait()
+    proc.stdout.close()
+
+
+def test_a_write_answers_once_the_reload_is_done(start_double, tmp_path, fake_master):
+    pid, pid_file = fake_master
+    before = slb_double.nginx_workers(pid)
+    assert list(before.values()) == [slb_double.NGINX_WORKER]
+    config = base_config({"i-1": "10.0.0.11:8000"}, [{"ServerId": "i-1", "Weight": 100}])
+    config["data_plane"] = {
+        "upstream_file": str(tmp_path / "up.inc"),
+        "reload_command": ["kill", "-HUP", str(pid)],
+        "reload_pid_file": str(pid_file),
+        "apply_on_start": False,
+    }
+    double = start_double(config)
+    started = time.monotonic()
+    set_weights(sdk_client(double), [{"ServerId": "i-1", "Weight": "0"}])
+    assert time.monotonic() - started >= 0.5
+    after = slb_double.nginx_workers(pid)
+    assert after and not set(after) & set(before)
+
+
+def test_a_reload_that_never_completes_is_an_internal_error(start_double, tmp_path):
+    sleeper = subprocess.Popen(["sleep", "30"])  # a "master" without workers
+    try:
+        pid_file = tmp_path / "nginx.pid"
+        pid_file.write_text(f"{sleeper.pid}\n")
+        config = base_config({"i-1": "10.0.0.11:8000"}, [{"ServerId": "i-1", "Weight": 100}])
+        config["data_plane"] = {
+            "upstream_file": str(tmp_path / "up.inc"),
+            "reload_command": ["true"],
+            "reload_pid_file": str(pid_file),
+            "reload_timeout": 0.5,
+            "apply_on_start": False,
+        }
+        double = start_double(config)
+        with pytest.raises(AlibabaCloudException) as err:
+            set_weights(sdk_client(double), [{"ServerId": "i-1", "Weight": "0"}])
+        assert err.value.code == "InternalError"
+        assert "reload not done" in err.value.message
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_reload_done_wants_a_new_worker_and_no_old_one_accepting():
+    worker, closing = slb_double.NGINX_WORKER, "nginx: worker process is shutting down"
+    assert not slb_double.reload_done({1: worker}, {1: worker})
+    assert not slb_double.reload_done({1: worker}, {1: worker, 2: worker})
+    assert not slb_double.reload_done({1: worker}, {1: closing})
+    assert slb_double.reload_done({1: worker}, {1: closing, 2: worker})
+    assert slb_double.reload_done({1: worker}, {2: worker, 3: "nginx: cache manager process"})
+
+
+def test_nginx_workers_reads_the_children_of_the_master(tmp_path):
+    for pid, ppid, title in [
+        (10, 1, "nginx: master"),
+        (11, 10, "nginx: worker process"),
+        (12, 99, "nginx: worker process"),
+        (13, 10, "x (y) z"),
+    ]:
+        (tmp_path / str(pid)).mkdir()
+        (tmp_path / str(pid) / "stat").write_text(f"{pid} (a b) S {ppid} 1 1 0 -1\n")
+        (tmp_path / str(pid) / "cmdline").write_bytes(title.encode() + b"\0\0")
+    (tmp_path / "self").mkdir()
+    assert slb_double.nginx_workers(10, str(tmp_path)) == {
+        11: "nginx: worker process",
+        13: "x (y) z",
+    }
+    assert slb_double.nginx_workers(None, str(tmp_path)) == {}

@@ -216,7 +216,7 @@ def test_weight_zero_drains_and_restore_waits_for_normal(start_double, http_back
     assert result["changed"] is True
     assert result["health"] == {"i-a": ["normal"]}
     assert weights(double) == {"i-a": 100, "i-foreign": 7}
-    assert f"server 127.0.0.1:{port} weight=100;" in upstream.read_text()
+    assert f"server 127.0.0.1:{port} weight=100 max_fails=0;" in upstream.read_text()
     assert "DescribeHealthStatus" in [c["action"] for c in double.calls()]
 
 
