@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import struct
+from pathlib import Path
 
 import maxminddb
 import pytest
@@ -58,6 +59,15 @@ def ipip_file(tmp_path):
 @pytest.fixture
 def ipip_client(ipip_file):
     return create_app({"IPGEO_DB_PATH": str(ipip_file)}).test_client()
+
+
+def test_ipip_with_code_dictionary(ipip_file):
+    codes = Path(__file__).parent / "data" / "adcodes.tsv"
+    app = create_app({"IPGEO_DB_PATH": str(ipip_file), "IPGEO_ADCODE_FILE": str(codes)})
+    body = app.test_client().get("/v1/ip/114.114.114.114").get_json()
+    # No ISO codes in this format; the dictionary matches the country by its name.
+    assert body["region"] == {"code": None, "name": "江苏", "adcode": "320000"}
+    assert body["city"] == {"name": "南京", "adcode": "320100"}
 
 
 def test_fixture_matches_the_description():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import jsonschema
 import pytest
 from ipgeo import create_app
@@ -59,6 +61,9 @@ def _check(doc, covered, template, method, resp):
 def test_real_responses_match_the_document(doc, db_path, tmp_path):
     client = create_app({"IPGEO_DB_PATH": str(db_path), "IPGEO_BATCH_LIMIT": "5"}).test_client()
     down = create_app({"IPGEO_DB_PATH": str(tmp_path / "missing.mmdb")}).test_client()
+    codes = Path(__file__).parent / "data" / "adcodes.tsv"
+    coded = create_app({"IPGEO_DB_PATH": str(db_path), "IPGEO_ADCODE_FILE": str(codes)})
+    coded = coded.test_client()
     covered: set[tuple[str, str, str]] = set()
     peer = {"REMOTE_ADDR": "114.114.114.114"}
     private = {"REMOTE_ADDR": "10.9.8.7"}
@@ -77,6 +82,12 @@ def test_real_responses_match_the_document(doc, db_path, tmp_path):
     check(one, "get", client.get("/v1/ip/8.8.8.8?fields=xx"))
     check(one, "get", client.get("/v1/ip/10.0.0.1"))
     check(one, "get", down.get("/v1/ip/8.8.8.8"))
+    # With a code dictionary: region and city carry adcodes (matched or null).
+    for ip in ("114.114.114.114", "1.0.1.1", "8.8.8.8"):
+        resp = coded.get(f"/v1/ip/{ip}")
+        assert "adcode" in resp.get_json()["city"]
+        check(one, "get", resp)
+    check(one, "get", coded.get("/v1/ip/114.114.114.114?fields=region"))
 
     check("/v1/ip", "get", client.get("/v1/ip", environ_base=peer))
     check("/v1/ip", "get", client.get("/v1/ip", environ_base=private))
@@ -92,6 +103,8 @@ def test_real_responses_match_the_document(doc, db_path, tmp_path):
     check(b, "post", client.post(b, data=b"x" * 10_000_000, content_type="application/json"))
     check(b, "post", client.post(b, data=b"{}", content_type="text/plain"))
     check(b, "post", down.post(b, json={"ips": []}))
+    check(b, "post", coded.post(b, json={"ips": ["114.114.114.114", "8.8.8.8", "10.0.0.1", 5]}))
+    check("/v1/ip", "get", coded.get("/v1/ip", environ_base=peer))
 
     check("/", "get", client.get("/", environ_base=peer))
     check("/", "get", client.get("/", headers={"User-Agent": "curl/8"}, environ_base=peer))
@@ -103,6 +116,7 @@ def test_real_responses_match_the_document(doc, db_path, tmp_path):
     check("/healthz", "get", down.get("/healthz"))
     check("/readyz", "get", client.get("/readyz"))
     check("/readyz", "get", down.get("/readyz"))
+    check("/readyz", "get", coded.get("/readyz"))
     check("/metrics", "get", client.get("/metrics"))
     check("/v1/openapi.json", "get", client.get("/v1/openapi.json"))
 

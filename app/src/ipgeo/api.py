@@ -24,13 +24,15 @@ _CACHE_CONTROL = f"public, max-age={MAX_AGE}"
 
 
 def etag_for(db: Database, release: str, lang: str | None, fields: tuple[str, ...] | None) -> str:
-    """Same DB, release, language and field selection: same body for a given IP."""
-    return _etag(db.version, release, lang or "", ",".join(fields or ()))
+    """Same DB, code dictionary, release, language and fields: same body for an IP."""
+    codes = db.codes.sha256 if db.codes is not None else ""
+    return _etag(db.version, release, lang or "", ",".join(fields or ()), codes)
 
 
 @functools.lru_cache(maxsize=512)
-def _etag(version: str, release: str, lang: str, fields: str) -> str:
-    key = "\0".join([version, release, lang, fields])
+def _etag(version: str, release: str, lang: str, fields: str, codes: str) -> str:
+    # The code dictionary changes bodies too; without one the key is as it always was.
+    key = "\0".join([version, release, lang, fields, *([codes] if codes else [])])
     return hashlib.sha256(key.encode()).hexdigest()[:20]
 
 
@@ -76,7 +78,7 @@ def _lookup_body(db: Database, ip: str, lang: str | None, fields: tuple[str, ...
         NOT_FOUND.inc()
         raise APIError(404, "not_found", f"{addr} is not in the database")
     FOUND.inc()
-    return dumps(select(shape(str(addr), network, record, lang), fields))
+    return dumps(select(shape(str(addr), network, record, lang, db.codes), fields))
 
 
 class _Batch:
@@ -124,7 +126,8 @@ class _Batch:
             return self.not_found_item(item, str(addr))
         if self.render is None:
             self.found += 1
-        return dumps(select(shape(str(addr), network, record, self.lang), self.fields))
+        body = shape(str(addr), network, record, self.lang, self.db.codes)
+        return dumps(select(body, self.fields))
 
     def not_found_item(self, item: str, addr: str) -> bytes:
         self.not_found += 1

@@ -30,7 +30,9 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
     # Werkzeug answers 413 itself (as JSON via our handler) before we parse a huge body.
     app.config["MAX_CONTENT_LENGTH"] = 128 * settings.batch_limit + 4096
 
-    holder = DatabaseHolder(settings.db_path, settings.default_lang, settings.index_path)
+    holder = DatabaseHolder(
+        settings.db_path, settings.default_lang, settings.index_path, settings.codes_path
+    )
     holder.get()  # open now, but a failure only makes /readyz say 503
     app.extensions["ipgeo"] = holder
 

@@ -30,7 +30,11 @@ def cmd_lookup(args: argparse.Namespace) -> int:
     if not path:
         return _fail("no database: pass --db FILE or set IPGEO_DB_PATH", 2)
     try:
-        db = open_database(path, os.environ.get("IPGEO_DEFAULT_LANG"))
+        db = open_database(
+            path,
+            os.environ.get("IPGEO_DEFAULT_LANG"),
+            codes_path=args.codes or os.environ.get("IPGEO_ADCODE_FILE") or None,
+        )
         ip = parse_ip(args.ip)
         lang = resolve_lang(db, args.lang)
         fields = resolve_fields(args.fields)
@@ -41,7 +45,7 @@ def cmd_lookup(args: argparse.Namespace) -> int:
     record, network = lookup(db, ip)
     if record is None:
         return _fail(f"not_found: {ip} is not in the database")
-    _print_json(select(shape(str(ip), network, record, lang), fields))
+    _print_json(select(shape(str(ip), network, record, lang, db.codes), fields))
     return 0
 
 
@@ -74,14 +78,19 @@ def cmd_check_db(args: argparse.Namespace) -> int:
         return _fail(f"check-db {args.file}: {exc}")
     if args.index:
         from . import formats
+        from .codes import CodeBook, CodesError
         from .prepared import PreparedIndexError, validate_index
 
         if formats.sniff(args.file) != formats.MMDB:
             return _fail(f"check-db {args.file}: a prepared index needs a MaxMind DB")
+        try:
+            codes = CodeBook.load(args.codes) if args.codes else None
+        except CodesError as exc:
+            return _fail(f"check-db --codes: {exc}")
         progress("comparing the index with the DB")
         try:
             summary += f"; index {args.index}: " + validate_index(
-                args.file, args.index, samples=args.index_samples
+                args.file, args.index, samples=args.index_samples, codes=codes
             )
         except PreparedIndexError as exc:
             return _fail(f"check-db {args.file} --index: {exc}")
@@ -109,7 +118,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
     out = args.out or args.db + ".idx"
     try:
-        db = open_database(args.db)
+        db = open_database(args.db, codes_path=args.codes)
     except DatabaseError as exc:
         return _fail(str(exc))
     if db.source.format != "mmdb":
@@ -121,16 +130,17 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         print(f"ipgeo: {msg}...", file=sys.stderr)
 
     try:
-        stats = build_index(args.db, out, langs, file_sha256(args.db), say)
+        stats = build_index(args.db, out, langs, file_sha256(args.db), say, db.codes)
         say("validating against the DB")
-        summary = validate_index(args.db, out, samples=args.samples)
+        summary = validate_index(args.db, out, samples=args.samples, codes=db.codes)
     except PreparedIndexError as exc:
         if os.path.exists(out):
             os.unlink(out)
         return _fail(f"prepare: {exc}")
     print(
         f"wrote {out}: {stats['networks']} IPv4 networks, {stats['records']} records, "
-        f"languages {','.join(langs)}, {stats['bytes']} bytes; {summary}"
+        f"languages {','.join(langs)}, {stats['bytes']} bytes"
+        f"{f', codes {db.codes.path}' if db.codes else ''}; {summary}"
     )
     return 0
 
@@ -145,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", help="database file (default: $IPGEO_DB_PATH)")
     p.add_argument("--lang", help="language of names (default: en or the DB's first)")
     p.add_argument("--fields", help="comma-separated top-level fields")
+    p.add_argument("--codes", help="code dictionary TSV (default: $IPGEO_ADCODE_FILE)")
     p.set_defaults(func=cmd_lookup)
 
     p = sub.add_parser("info", help="print a database's metadata as JSON")
@@ -165,6 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="IDX",
         help="also validate this prepared index against the DB (its DB SHA-256, format "
         "version, size, and answers compared with the DB's)",
+    )
+    p.add_argument(
+        "--codes",
+        metavar="TSV",
+        help="the code dictionary the index must have been built with (as the app's "
+        "IPGEO_ADCODE_FILE); without it, the index must have none",
     )
     p.add_argument(
         "--index-samples",
@@ -192,6 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", nargs="?", help="index file (default: DB.idx, found by the app)")
     p.add_argument(
         "--lang", action="append", help="language to prepare (repeatable; default en, zh-CN)"
+    )
+    p.add_argument(
+        "--codes",
+        metavar="TSV",
+        help="render adcodes from this code dictionary (the app must set the same "
+        "IPGEO_ADCODE_FILE, else it ignores the index)",
     )
     p.add_argument("--samples", type=int, default=20000, help="addresses validated per language")
     p.set_defaults(func=cmd_prepare)

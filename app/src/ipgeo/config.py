@@ -48,6 +48,7 @@ def parse_networks(raw: str) -> tuple[Network, ...]:
 class Settings:
     db_path: str | None = None
     index_path: str | None = None
+    codes_path: str | None = None
     node_name: str = field(default_factory=socket.gethostname)
     default_lang: str | None = None
     # IPGEO_RELEASE, else the release id of the installed code (see ipgeo.release).
@@ -63,6 +64,7 @@ class Settings:
         return cls(
             db_path=env.get("IPGEO_DB_PATH") or None,
             index_path=env.get("IPGEO_INDEX_PATH") or None,
+            codes_path=env.get("IPGEO_ADCODE_FILE") or None,
             node_name=env.get("IPGEO_NODE_NAME") or socket.gethostname(),
             default_lang=env.get("IPGEO_DEFAULT_LANG") or None,
             release=env.get("IPGEO_RELEASE") or RUNNING_RELEASE,

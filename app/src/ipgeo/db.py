@@ -22,6 +22,7 @@ from . import dbhash, formats
 from .dbhash import file_sha256 as file_sha256  # the name callers import from here
 
 if TYPE_CHECKING:
+    from .codes import CodeBook
     from .prepared import PreparedIndex
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,8 @@ class Database:
     index_path: str | None = None
     # lang -> render(text) for IPv4 answers straight from the prepared index
     renderers: dict[str, Renderer] = field(default_factory=dict)
+    # IPGEO_ADCODE_FILE: adds region/city adcodes to every answer
+    codes: CodeBook | None = None
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -142,6 +145,9 @@ class Database:
                 "languages": list(self.index.languages),
                 "networks": self.index.header["networks"],
             },
+            "codes": None
+            if self.codes is None
+            else {"path": self.codes.path, "sha256": self.codes.sha256, "entries": len(self.codes)},
         }
 
 
@@ -177,12 +183,21 @@ def _open_with_sha256(path: str, attempts: int = 3) -> tuple[Source, str]:
 
 
 def open_database(
-    path: str, default_lang: str | None = None, index_path: str | None = None
+    path: str,
+    default_lang: str | None = None,
+    index_path: str | None = None,
+    codes_path: str | None = None,
 ) -> Database:
-    """Open the DB and, when one matches it, its prepared index (``index_path``, else
-    ``<path>.idx`` if that exists). An unusable index is logged and skipped, never fatal."""
+    """Open the DB, the code dictionary ``codes_path`` if given and, when one matches both,
+    the prepared index (``index_path``, else ``<path>.idx`` if that exists). An unusable
+    index is logged and skipped, never fatal; a bad dictionary is a DatabaseError."""
+    from .codes import CodeBook, CodesError
     from .prepared import PreparedIndex, PreparedIndexError
 
+    try:
+        codes = CodeBook.load(codes_path) if codes_path else None
+    except CodesError as exc:
+        raise DatabaseError(str(exc)) from None
     source, sha = _open_with_sha256(path)
     index = None
     if index_path is None and os.path.exists(path + ".idx"):
@@ -192,6 +207,13 @@ def open_database(
             index = PreparedIndex(index_path, sha)
         except PreparedIndexError as exc:
             log.warning("prepared index not used: %s", exc)
+        else:
+            try:
+                index.require_codes(codes)
+            except PreparedIndexError as exc:
+                log.warning("prepared index not used: %s", exc)
+                index.close()
+                index = None
     return Database(
         source,
         os.path.abspath(path),
@@ -200,6 +222,7 @@ def open_database(
         index,
         os.path.abspath(index_path) if index is not None and index_path else None,
         {lang: index.renderer(lang) for lang in index.languages} if index is not None else {},
+        codes,
     )
 
 
@@ -213,11 +236,16 @@ class DatabaseHolder:
     RETRY_SECONDS = 5.0
 
     def __init__(
-        self, path: str | None, default_lang: str | None, index_path: str | None = None
+        self,
+        path: str | None,
+        default_lang: str | None,
+        index_path: str | None = None,
+        codes_path: str | None = None,
     ) -> None:
         self.path = path
         self.default_lang = default_lang
         self.index_path = index_path
+        self.codes_path = codes_path
         self.db: Database | None = None
         self.error: str = "IPGEO_DB_PATH is not set" if not path else "database not loaded"
         self._next_try = 0.0
@@ -237,7 +265,7 @@ class DatabaseHolder:
     def _load(self, now: float) -> None:
         assert self.path
         try:
-            self.db = open_database(self.path, self.default_lang, self.index_path)
+            self.db = open_database(self.path, self.default_lang, self.index_path, self.codes_path)
         except DatabaseError as exc:
             self.error = str(exc)
             self._next_try = now + self.RETRY_SECONDS

@@ -6,6 +6,7 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
+from .codes import CodeBook
 from .db import Database, IPAddress, Record
 from .errors import APIError
 
@@ -67,15 +68,25 @@ def _name(part: Mapping[str, Any], lang: str | None) -> str | None:
     return names.get(lang)
 
 
-def shape(ip: str, network: str | None, record: Record | None, lang: str | None) -> dict[str, Any]:
-    """The lookup body. Every key is always present; missing parts are null."""
+def shape(
+    ip: str,
+    network: str | None,
+    record: Record | None,
+    lang: str | None,
+    codes: CodeBook | None = None,
+) -> dict[str, Any]:
+    """The lookup body. Every key is always present; missing parts are null.
+
+    With a code dictionary, ``region`` and ``city`` also carry an ``adcode`` (null when the
+    dictionary has none for them); without one, the body has no ``adcode`` keys at all.
+    """
     rec = record or {}
     country = rec.get("country") or {}
     subdivisions = rec.get("subdivisions")
     region = subdivisions[0] if subdivisions else {}
     city = rec.get("city") or {}
     location = rec.get("location") or {}
-    return {
+    body = {
         "ip": ip,
         "network": network,
         "country": {"code": country.get("iso_code"), "name": _name(country, lang)},
@@ -87,6 +98,9 @@ def shape(ip: str, network: str | None, record: Record | None, lang: str | None)
             "time_zone": location.get("time_zone"),
         },
     }
+    if codes is not None:
+        body["region"]["adcode"], body["city"]["adcode"] = codes.adcodes(rec)
+    return body
 
 
 def select(body: dict[str, Any], fields: tuple[str, ...] | None) -> dict[str, Any]:

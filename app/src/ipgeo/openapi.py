@@ -29,6 +29,12 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
+_ADCODE = {
+    **NULLABLE_STRING,
+    "description": "Code from the configured code dictionary (e.g. GB/T 2260); present only "
+    "when the service has one (IPGEO_ADCODE_FILE), null when it has no entry.",
+}
+
 _LOOKUP_PROPS = {
     "ip": {"type": "string", "description": "The address looked up (IPv4-mapped as IPv4)."},
     "network": {**NULLABLE_STRING, "description": "CIDR of the DB entry that answered."},
@@ -51,8 +57,18 @@ SCHEMAS: dict[str, Any] = {
         }
     ),
     "Country": _obj({"code": NULLABLE_STRING, "name": NULLABLE_STRING}),
-    "Region": _obj({"code": NULLABLE_STRING, "name": NULLABLE_STRING}),
-    "City": _obj({"name": NULLABLE_STRING}),
+    "Region": _obj(
+        {
+            "code": {
+                **NULLABLE_STRING,
+                "description": "ISO 3166-2 subdivision code (from the DB).",
+            },
+            "name": NULLABLE_STRING,
+            "adcode": _ADCODE,
+        },
+        required=["code", "name"],
+    ),
+    "City": _obj({"name": NULLABLE_STRING, "adcode": _ADCODE}, required=["name"]),
     "Location": _obj(
         {"latitude": NULLABLE_NUMBER, "longitude": NULLABLE_NUMBER, "time_zone": NULLABLE_STRING}
     ),
@@ -104,6 +120,19 @@ SCHEMAS: dict[str, Any] = {
                                     "path": {"type": "string"},
                                     "languages": {"type": "array", "items": {"type": "string"}},
                                     "networks": {"type": "integer"},
+                                }
+                            ),
+                        ],
+                    },
+                    "codes": {
+                        "description": "The code dictionary in use, if any.",
+                        "anyOf": [
+                            {"type": "null"},
+                            _obj(
+                                {
+                                    "path": {"type": "string"},
+                                    "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                                    "entries": {"type": "integer"},
                                 }
                             ),
                         ],

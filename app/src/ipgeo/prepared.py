@@ -29,6 +29,7 @@ import maxminddb
 import orjson
 
 from .checkdb import tree_records
+from .codes import CodeBook
 from .lookup import shape
 
 MAGIC = b"IPGEOIX1"
@@ -82,7 +83,9 @@ def build_index(
     languages: list[str],
     db_sha256: str,
     progress: Callable[[str], None] | None = None,
+    codes: CodeBook | None = None,
 ) -> dict[str, int]:
+    """Write the index; with ``codes`` its answers carry adcodes (and it records which)."""
     say = progress or (lambda _m: None)
     with maxminddb.open_database(db_path, maxminddb.MODE_MMAP_EXT) as reader:
         meta = reader.metadata()
@@ -122,7 +125,7 @@ def build_index(
         tails = array("Q")
         blob = bytearray()
         for record in records:
-            body = orjson.dumps(shape("", None, record, lang))
+            body = orjson.dumps(shape("", None, record, lang, codes))
             assert body.startswith(_HEAD)
             tail = body[len(_HEAD) :]
             packed = texts.get(tail)
@@ -140,6 +143,8 @@ def build_index(
         "networks": len(starts),
         "records": len(records),
         "languages": languages,
+        # The answers depend on the code dictionary too: a worker must use the same one.
+        "codes_sha256": codes.sha256 if codes is not None else None,
         "sections": {},
     }
     # Offsets depend on the header's length: lay out with a generous fixed header size.
@@ -233,6 +238,7 @@ class PreparedIndex:
                 f"{path}: {what} ({len(mm)} bytes, the header says {header['size']})"
             )
         self.header = header
+        self.path = path
         self.languages: tuple[str, ...] = tuple(header["languages"])
         # Check every section against the file before any view exists (a view pins the map).
         sections = header["sections"]
@@ -261,6 +267,25 @@ class PreparedIndex:
             lang: (view(f"tails:{lang}", "Q"), sections[f"blob:{lang}"][0])
             for lang in self.languages
         }
+
+    def require_codes(self, codes: CodeBook | None) -> None:
+        """Refuse the index unless its answers were rendered with this code dictionary."""
+        built = self.header.get("codes_sha256")
+        wanted = codes.sha256 if codes is not None else None
+        if built == wanted:
+            return
+        if built is None:
+            raise PreparedIndexError(
+                f"{self.path}: built without a code dictionary, but {codes and codes.path} is set"
+            )
+        if wanted is None:
+            raise PreparedIndexError(
+                f"{self.path}: built with a code dictionary (sha256 {built[:12]}), none is set"
+            )
+        raise PreparedIndexError(
+            f"{self.path}: built with another code dictionary "
+            f"(sha256 {built[:12]}, {codes and codes.path} is {wanted[:12]})"
+        )
 
     def renderer(self, lang: str) -> Callable[[str], bytes | None]:
         """``render(text)``: the lookup JSON for a dotted-quad IPv4 ``text`` in ``lang``.
@@ -318,7 +343,9 @@ class PreparedIndex:
         self._mm.close()
 
 
-def reference_body(reader: Any, text: str, lang: str) -> bytes | None:
+def reference_body(
+    reader: Any, text: str, lang: str, codes: CodeBook | None = None
+) -> bytes | None:
     """The answer decoded from the MMDB itself: what the index must reproduce byte for byte."""
     record, prefix_len = reader.get_with_prefix_len(text)
     if record is None:
@@ -326,11 +353,18 @@ def reference_body(reader: Any, text: str, lang: str) -> bytes | None:
     value = int.from_bytes(_inet_pton(_AF_INET, text), "big")
     start = value & ~((1 << (32 - prefix_len)) - 1) & 0xFFFFFFFF
     network = f"{_inet_ntoa(start.to_bytes(4, 'big'))}/{prefix_len}"
-    return orjson.dumps(shape(text, network, record, lang))
+    return orjson.dumps(shape(text, network, record, lang, codes))
 
 
-def validate_index(db_path: str, index_path: str, samples: int = 20000, seed: int = 0) -> str:
-    """Compare the index with the MMDB on random addresses and network edges.
+def validate_index(
+    db_path: str,
+    index_path: str,
+    samples: int = 20000,
+    seed: int = 0,
+    codes: CodeBook | None = None,
+) -> str:
+    """Compare the index with the MMDB (answers shaped with ``codes``) on random addresses
+    and network edges; the index must have been built with the same code dictionary.
 
     Returns a summary; raises PreparedIndexError naming the first address that differs.
     """
@@ -339,6 +373,11 @@ def validate_index(db_path: str, index_path: str, samples: int = 20000, seed: in
     from .db import file_sha256
 
     index = PreparedIndex(index_path, file_sha256(db_path))
+    try:
+        index.require_codes(codes)
+    except PreparedIndexError:
+        index.close()
+        raise
     rng = random.Random(seed)
     values = [rng.getrandbits(32) for _ in range(samples)]
     keys = index._keys
@@ -358,7 +397,7 @@ def validate_index(db_path: str, index_path: str, samples: int = 20000, seed: in
                         raise PreparedIndexError(
                             f"{index_path}: corrupt tables (lookup of {text} fails)"
                         ) from None
-                    if got != reference_body(reader, text, lang):
+                    if got != reference_body(reader, text, lang, codes):
                         raise PreparedIndexError(
                             f"{index_path}: index and DB disagree on {text} ({lang})"
                         )

@@ -35,7 +35,7 @@ def _self_result() -> dict[str, Any]:
     lang = resolve_lang(db, request.args.get("lang"))
     record, network = lookup(db, ip)
     (FOUND if record is not None else NOT_FOUND).inc()
-    return shape(str(ip), network, record, lang)
+    return shape(str(ip), network, record, lang, db.codes)
 
 
 def _private(resp: Response) -> Response:
@@ -97,7 +97,8 @@ def _html_page() -> Response:
             record, network = lookup(db, ip)
             if record is None:
                 raise APIError(404, "not_found", f"{ip} is not in the database")
-            result = shape(str(ip), network, record, resolve_lang(db, request.args.get("lang")))
+            lang = resolve_lang(db, request.args.get("lang"))
+            result = shape(str(ip), network, record, lang, db.codes)
         else:
             result = _self_result()
     except APIError as exc:
