@@ -116,3 +116,34 @@ def test_real_db_index(db_path, tmp_path):
     assert resp.get_json()["city"]["name"] == "南京"
     assert resp.get_json()["network"] == "114.114.0.0/16"
     assert client.get("/v1/ip/10.0.0.1?lang=zh-CN").status_code == 404
+
+
+def test_index_without_idx20_still_answers_the_same(synthetic, tmp_path):
+    # Indexes built before the /20 table have only idx16: readers fall back to it.
+    import orjson
+
+    db, idx, ranges = synthetic
+    data = bytearray(idx.read_bytes())
+    size = int.from_bytes(data[8:12], "little")
+    header = orjson.loads(data[12 : 12 + size])
+    assert "idx20" in header["sections"]
+    del header["sections"]["idx20"]
+    head = orjson.dumps(header)
+    assert len(head) <= size
+    data[8:12] = len(head).to_bytes(4, "little")
+    data[12 : 12 + size] = head + b" " * (size - len(head))
+    old = tmp_path / "old.idx"
+    old.write_bytes(bytes(data))
+    sha = file_sha256(str(db))
+    new_index, old_index = PreparedIndex(str(idx), sha), PreparedIndex(str(old), sha)
+    assert new_index._idx20 is not None and old_index._idx20 is None
+    try:
+        for lang in ("en", "zh-CN"):
+            new, legacy = new_index.renderer(lang), old_index.renderer(lang)
+            for first, last, _ in ranges:
+                for value in (first, last, (first + last) // 2):
+                    text = str(ipaddress.IPv4Address(value))
+                    assert new(text) == legacy(text), text
+    finally:
+        new_index.close()
+        old_index.close()

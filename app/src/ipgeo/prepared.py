@@ -9,7 +9,9 @@ a byte join. The file names the SHA-256 of its DB and is ignored if that does no
 Layout (native byte order, recorded in the header): 8-byte magic, uint32 header length, JSON
 header, then 8-byte aligned sections: ``keys`` uint64[n], one per network in ascending order,
 ``start << 32 | record << 6 | prefix length`` (one read finds all three); ``idx16``
-uint32[65537], the first network whose start is >= k << 16 (bounds the bisect); and per
+uint32[65537], the first network whose start is >= k << 16 (bounds the bisect); ``idx20``
+uint32[2**20 + 1], the same per /20 (about 3 networks a bucket; optional: indexes from before
+it use ``idx16``, and readers from before it ignore it); and per
 language ``tails`` uint64[records], ``offset << 16 | length`` of the record's JSON in ``blob``.
 """
 
@@ -20,6 +22,7 @@ import functools
 import mmap
 import os
 import socket
+import struct
 import sys
 from array import array
 from collections.abc import Callable, Iterator
@@ -37,6 +40,7 @@ VERSION = 1
 _HEAD = b'{"ip":"","network":null,'
 _PREFIX = [f"/{p}".encode() for p in range(33)]
 _inet_pton = socket.inet_pton
+_unpack_u32 = struct.Struct("!I").unpack  # cheaper than int.from_bytes(..., "big")
 _inet_ntoa = socket.inet_ntoa
 _AF_INET = socket.AF_INET
 
@@ -118,6 +122,12 @@ def build_index(
         (
             "idx16",
             array("I", (bisect.bisect_left(starts, k << 16) for k in range(65537))).tobytes(),
+        ),
+        (
+            "idx20",
+            array(
+                "I", (bisect.bisect_left(starts, k << 12) for k in range((1 << 20) + 1))
+            ).tobytes(),
         ),
     ]
     for lang in languages:
@@ -247,6 +257,8 @@ class PreparedIndex:
         for lang in self.languages:
             expected[f"tails:{lang}"] = 8 * records
             expected[f"blob:{lang}"] = -1
+        if "idx20" in sections:
+            expected["idx20"] = 4 * ((1 << 20) + 1)
         for name, length in expected.items():
             if name not in sections:
                 raise PreparedIndexError(f"{path}: section {name} missing")
@@ -263,6 +275,7 @@ class PreparedIndex:
 
         self._keys = view("keys", "Q")
         self._idx16 = view("idx16", "I")
+        self._idx20 = view("idx20", "I") if "idx20" in sections else None
         self._tails: dict[str, tuple[memoryview, int]] = {
             lang: (view(f"tails:{lang}", "Q"), sections[f"blob:{lang}"][0])
             for lang in self.languages
@@ -296,16 +309,22 @@ class PreparedIndex:
         """
         tails, base = self._tails[lang]
         keys, mm = self._keys, self._mm
-        idx16 = self._idx16.tolist()  # 65537 ints: a list indexes faster than a memoryview
+        if self._idx20 is not None:
+            # Shared pages, and ~3 networks a bucket: a shorter bisect than with idx16.
+            shift, bounds = 12, self._idx20
+        else:
+            # 65537 ints: a list indexes faster than a memoryview.
+            shift, bounds = 16, self._idx16.tolist()
+        unpack = _unpack_u32
         bisect_right = bisect.bisect_right
         pton, af_inet, prefixes = _inet_pton, _AF_INET, _PREFIX
         join = b"".join
         octets, dotted, first_two = _text_tables()
 
         def render(text: str) -> bytes | None:
-            value = int.from_bytes(pton(af_inet, text), "big")
-            k = value >> 16
-            i = bisect_right(keys, (value << 32) | 0xFFFFFFFF, idx16[k], idx16[k + 1]) - 1
+            (value,) = unpack(pton(af_inet, text))
+            k = value >> shift
+            i = bisect_right(keys, (value << 32) | 0xFFFFFFFF, bounds[k], bounds[k + 1]) - 1
             if i < 0:
                 return None
             key = keys[i]
@@ -337,6 +356,8 @@ class PreparedIndex:
     def close(self) -> None:
         self._keys.release()
         self._idx16.release()
+        if self._idx20 is not None:
+            self._idx20.release()
         for tails, _ in self._tails.values():
             tails.release()
         self._tails = {}
