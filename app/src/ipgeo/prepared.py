@@ -186,12 +186,13 @@ def build_index(
 
 
 @functools.cache
-def _text_tables() -> tuple[list[bytes], list[bytes], list[bytes]]:
+def _text_tables() -> tuple[list[bytes], list[bytes]]:
     """Network text from lookup tables: cheaper than formatting an address per request."""
     octets = [str(b).encode() for b in range(256)]
     dotted = [o + b"." for o in octets]
-    first_two = [dotted[k >> 8] + dotted[k & 255] for k in range(65536)]
-    return octets, dotted, first_two
+    # Four lookups in 256-entry lists (which stay in the CPU cache) measured at least as fast
+    # as one in a 65536-entry table of the first two octets, which cost ~3 MB in each worker.
+    return octets, dotted
 
 
 class PreparedIndex:
@@ -319,7 +320,7 @@ class PreparedIndex:
         bisect_right = bisect.bisect_right
         pton, af_inet, prefixes = _inet_pton, _AF_INET, _PREFIX
         join = b"".join
-        octets, dotted, first_two = _text_tables()
+        octets, dotted = _text_tables()
 
         def render(text: str) -> bytes | None:
             (value,) = unpack(pton(af_inet, text))
@@ -339,7 +340,8 @@ class PreparedIndex:
                     b'{"ip":"',
                     text.encode(),
                     b'","network":"',
-                    first_two[start >> 16],
+                    dotted[start >> 24],
+                    dotted[(start >> 16) & 255],
                     dotted[(start >> 8) & 255],
                     octets[start & 255],
                     prefixes[plen],
