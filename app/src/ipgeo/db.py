@@ -144,6 +144,7 @@ class Database:
                 "path": self.index_path,
                 "languages": list(self.index.languages),
                 "networks": self.index.header["networks"],
+                "renderer": self.index.renderer_kind,
             },
             "codes": None
             if self.codes is None

@@ -120,6 +120,11 @@ SCHEMAS: dict[str, Any] = {
                                     "path": {"type": "string"},
                                     "languages": {"type": "array", "items": {"type": "string"}},
                                     "networks": {"type": "integer"},
+                                    "renderer": {
+                                        "description": "c: the compiled renderer "
+                                        "(ipgeo._speedups); python: its pure Python twin.",
+                                        "enum": ["c", "python"],
+                                    },
                                 }
                             ),
                         ],

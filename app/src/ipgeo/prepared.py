@@ -13,6 +13,9 @@ uint32[65537], the first network whose start is >= k << 16 (bounds the bisect); 
 uint32[2**20 + 1], the same per /20 (about 3 networks a bucket; optional: indexes from before
 it use ``idx16``, and readers from before it ignore it); and per
 language ``tails`` uint64[records], ``offset << 16 | length`` of the record's JSON in ``blob``.
+
+The renderer's hot path also exists in C (``_speedups.c``, used when it was built): with
+random addresses the interpreter's own work, not the table steps, was most of the cost.
 """
 
 from __future__ import annotations
@@ -34,6 +37,11 @@ import orjson
 from .checkdb import tree_records
 from .codes import CodeBook
 from .lookup import shape
+
+try:
+    from ._speedups import Renderer as _CRenderer
+except ImportError:  # not built (no compiler where the wheel was made): pure Python
+    _CRenderer = None
 
 MAGIC = b"IPGEOIX1"
 VERSION = 1
@@ -250,6 +258,7 @@ class PreparedIndex:
             )
         self.header = header
         self.path = path
+        self._c_renderers: list[Any] = []
         self.languages: tuple[str, ...] = tuple(header["languages"])
         # Check every section against the file before any view exists (a view pins the map).
         sections = header["sections"]
@@ -301,13 +310,44 @@ class PreparedIndex:
             f"(sha256 {built[:12]}, {codes and codes.path} is {wanted[:12]})"
         )
 
-    def renderer(self, lang: str) -> Callable[[str], bytes | None]:
+    def renderer(self, lang: str, speedups: bool = True) -> Callable[[str], bytes | None]:
         """``render(text)``: the lookup JSON for a dotted-quad IPv4 ``text`` in ``lang``.
 
-        It returns None when the address has no entry and raises OSError when ``text`` is not
-        canonical dotted-quad IPv4 (callers then take the general path). Everything it needs
-        is bound up front: this is the hot path.
+        It returns None when the address has no entry, raises OSError when ``text`` is not
+        canonical dotted-quad IPv4 (callers then take the general path) and TypeError when it
+        is not a str. The C version (``ipgeo._speedups``) is used when it was built and
+        ``speedups`` is true; both give the same bytes.
         """
+        if speedups and _CRenderer is not None:
+            return self._c_renderer(lang)
+        return self._py_renderer(lang)
+
+    @property
+    def renderer_kind(self) -> str:
+        """Which renderer ``renderer()`` gives by default: "c" or "python"."""
+        return "c" if _CRenderer is not None else "python"
+
+    def _c_renderer(self, lang: str) -> Callable[[str], bytes | None]:
+        sections = self.header["sections"]
+        bounds = "idx20" if self._idx20 is not None else "idx16"
+        blob_off, blob_size = sections[f"blob:{lang}"]
+        render = _CRenderer(
+            self._mm,
+            keys=sections["keys"][0],
+            n=self.header["networks"],
+            bounds=sections[bounds][0],
+            shift=12 if bounds == "idx20" else 16,
+            tails=sections[f"tails:{lang}"][0],
+            records=self.header["records"],
+            blob=blob_off,
+            blob_size=blob_size,
+        )
+        # It holds a buffer of the map: close() must give it back before closing the map.
+        self._c_renderers.append(render)
+        return render
+
+    def _py_renderer(self, lang: str) -> Callable[[str], bytes | None]:
+        """The pure Python renderer: everything it needs is bound up front (the hot path)."""
         tails, base = self._tails[lang]
         keys, mm = self._keys, self._mm
         if self._idx20 is not None:
@@ -323,7 +363,10 @@ class PreparedIndex:
         octets, dotted = _text_tables()
 
         def render(text: str) -> bytes | None:
-            (value,) = unpack(pton(af_inet, text))
+            try:
+                (value,) = unpack(pton(af_inet, text))
+            except ValueError:  # an embedded NUL: not an address either
+                raise OSError("illegal IP address string passed to inet_pton") from None
             k = value >> shift
             i = bisect_right(keys, (value << 32) | 0xFFFFFFFF, bounds[k], bounds[k + 1]) - 1
             if i < 0:
@@ -356,6 +399,9 @@ class PreparedIndex:
         return self.renderer(lang)(text)
 
     def close(self) -> None:
+        for render in self._c_renderers:
+            render.release()
+        self._c_renderers = []
         self._keys.release()
         self._idx16.release()
         if self._idx20 is not None:
