@@ -10,6 +10,11 @@ command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v curl >/dev/null || need+=(curl)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 command -v python3 >/dev/null || need+=(python3)
+# The app's optional C renderer is compiled into the wheel on the controller.
+command -v gcc >/dev/null || need+=(gcc libc6-dev)
+python3 -c 'import os, sys, sysconfig
+sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+  2>/dev/null || need+=(python3-dev)
 [ -e /usr/share/keyrings/debian-archive-keyring.gpg ] || need+=(debian-archive-keyring)
 
 if [ ${#need[@]} -gt 0 ]; then

@@ -25,7 +25,15 @@ fi
 
 # Build from a clean copy so leftovers in the source tree (build/, *.egg-info) never leak in.
 mkdir -p "$work/src" "$work/wheelhouse"
-tar -C "$app" --exclude=build --exclude='*.egg-info' --exclude=__pycache__ -c . | tar -C "$work/src" -x
+tar -C "$app" --exclude=build --exclude='*.egg-info' --exclude=__pycache__ --exclude="*.so" -c . | tar -C "$work/src" -x
+# The app's C renderer is compiled here, so it only suits nodes with the controller's Python
+# and CPU: otherwise build without it (the pure Python renderer gives the same answers).
+here=$("$python" -c 'import platform, sys; print("%d.%d %s" % (*sys.version_info[:2], platform.machine()))')
+if [ "$here" != "$pyver ${platform#*_}" ]; then
+  echo "build-wheelhouse: controller is Python/CPU $here, nodes $pyver ${platform#*_}:" \
+    "building without the C renderer" >&2
+  export IPGEO_NO_SPEEDUPS=1
+fi
 "$python" -m pip wheel -q --no-deps --no-build-isolation -w "$work/wheelhouse" "$work/src" >&2
 cp "$deps"/*.whl "$work/wheelhouse/"
 cp "$lock" "$work/wheelhouse/requirements.lock"
