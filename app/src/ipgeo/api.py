@@ -36,25 +36,43 @@ def _etag(version: str, release: str, lang: str, fields: str, codes: str) -> str
     return hashlib.sha256(key.encode()).hexdigest()[:20]
 
 
+def _cache_headers(
+    db: Database, release: str, lang: str | None, fields: tuple[str, ...] | None
+) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """The ETag and the caching headers of lookups."""
+    codes = db.codes.sha256 if db.codes is not None else ""
+    return _headers(db.version, release, lang or "", ",".join(fields or ()), codes)
+
+
+@functools.lru_cache(maxsize=512)
+def _headers(
+    version: str, release: str, lang: str, fields: str, codes: str
+) -> tuple[str, tuple[tuple[str, str], ...]]:
+    # Keyed by strings, not by the Database: the cache must not keep old databases open.
+    etag = _etag(version, release, lang, fields, codes)
+    return etag, (
+        ("ETag", f'"{etag}"'),
+        ("Cache-Control", _CACHE_CONTROL),
+        ("X-DB-Version", version),
+    )
+
+
 @bp.get("/ip/<anything:ip>")
 def ip_lookup(ip: str) -> Response:
     db = holder().get()
     if db is None:
         parse_ip(ip)  # a bad address is a 400 even before the DB is there
         raise APIError(503, "not_ready", "the database is not loaded yet")
-    # This is the hot path: parse the query string and If-None-Match only when present.
-    if request.query_string:
+    # This is the hot path: one trip through the request proxy, and the query string and
+    # If-None-Match parsed only when present.
+    environ = request.environ
+    if environ.get("QUERY_STRING"):
         lang = resolve_lang(db, request.args.get("lang"))
         fields = resolve_fields(request.args.get("fields"))
     else:
         lang, fields = db.default_lang, None
-    etag = etag_for(db, settings().release, lang, fields)
-    headers = {
-        "ETag": f'"{etag}"',
-        "Cache-Control": _CACHE_CONTROL,
-        "X-DB-Version": db.version,
-    }
-    if "HTTP_IF_NONE_MATCH" in request.environ and request.if_none_match.contains_weak(etag):
+    etag, headers = _cache_headers(db, settings().release, lang, fields)
+    if "HTTP_IF_NONE_MATCH" in environ and request.if_none_match.contains_weak(etag):
         return Response(status=304, headers=headers)
     return Response(_lookup_body(db, ip, lang, fields), mimetype=JSON_MIMETYPE, headers=headers)
 
