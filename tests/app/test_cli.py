@@ -179,3 +179,19 @@ def test_check_db_random_flips_in_tree(capsys, tree_copy):
     code, _, err = run(capsys, "check-db", str(bad))
     assert code != 0
     assert "corrupt" in err
+
+
+def test_prepare_refuses_a_damaged_tree_without_crashing(tree_copy, tmp_path):
+    # A subprocess: before prepare checked the file, walking this tree crashed the interpreter.
+    make, node_count = tree_copy
+    bad = make("prepare.mmdb", [(node_count // 3 * 7 + 3, 0x80)])
+    out = tmp_path / "bad.idx"
+    proc = subprocess.run(
+        [sys.executable, "-m", "ipgeo.cli", "prepare", str(bad), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 1, (proc.returncode, proc.stderr[-500:])
+    assert "prepare:" in proc.stderr and "corrupt search tree" in proc.stderr
+    assert not out.exists()

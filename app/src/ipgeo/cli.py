@@ -117,6 +117,11 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from .prepared import PreparedIndexError, build_index, validate_index
 
     out = args.out or args.db + ".idx"
+    # A damaged tree can crash the C reader that the build walks with: check the file first.
+    try:
+        check_db(args.db)
+    except CheckError as exc:
+        return _fail(f"prepare: {args.db}: {exc}")
     try:
         db = open_database(args.db, codes_path=args.codes)
     except DatabaseError as exc:
