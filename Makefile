@@ -71,5 +71,5 @@ molecule-ops: venv db image molecule-clean ## Molecule ops only: rolling upgrade
 test: lint unit molecule ## Everything CI runs
 
 bench: venv db ## Benchmarks: prints one table, writes bench/out/results.md and bench/out/bench.png
-	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	@scripts/bench-deps.sh
 	python bench/run.py

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what `make bench` needs beyond the controller's packages: wrk (the HTTP client) and
+# nginx (row 2 goes through it, as on a real fleet). nginx must not start as a host daemon:
+# the benchmark runs its own instances on loopback ports.
+set -euo pipefail
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
+[ ${#need[@]} -eq 0 ] && exit 0
+echo "bench-deps: installing ${need[*]}"
+guard=
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  guard=/usr/sbin/policy-rc.d
+  printf '#!/bin/sh\nexit 101\n' >"$guard"
+  chmod 755 "$guard"
+fi
+trap '[ -z "$guard" ] || rm -f "$guard"' EXIT
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
