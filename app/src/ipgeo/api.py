@@ -36,10 +36,10 @@ def _etag(version: str, release: str, lang: str, fields: str, codes: str) -> str
     return hashlib.sha256(key.encode()).hexdigest()[:20]
 
 
-def _cache_headers(
+def cache_headers(
     db: Database, release: str, lang: str | None, fields: tuple[str, ...] | None
 ) -> tuple[str, tuple[tuple[str, str], ...]]:
-    """The ETag and the caching headers of lookups."""
+    """The ETag and the caching headers of lookups (also used by the WSGI fast path)."""
     codes = db.codes.sha256 if db.codes is not None else ""
     return _headers(db.version, release, lang or "", ",".join(fields or ()), codes)
 
@@ -71,7 +71,7 @@ def ip_lookup(ip: str) -> Response:
         fields = resolve_fields(request.args.get("fields"))
     else:
         lang, fields = db.default_lang, None
-    etag, headers = _cache_headers(db, settings().release, lang, fields)
+    etag, headers = cache_headers(db, settings().release, lang, fields)
     if "HTTP_IF_NONE_MATCH" in environ and request.if_none_match.contains_weak(etag):
         return Response(status=304, headers=headers)
     return Response(_lookup_body(db, ip, lang, fields), mimetype=JSON_MIMETYPE, headers=headers)

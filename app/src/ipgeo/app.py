@@ -54,4 +54,11 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
         response.headers["X-Served-By"] = node
         return response
 
+    from .fastpath import PREFIX, LookupFastPath
+
+    (rule,) = (r.rule for r in app.url_map.iter_rules("api.ip_lookup"))
+    assert rule.startswith(PREFIX)
+    app.wsgi_app = LookupFastPath(  # type: ignore[method-assign]
+        app.wsgi_app, holder, settings.release, node, rule
+    )
     return app

@@ -81,15 +81,23 @@ def _start() -> None:
 _children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
 
-def _observe(response: Response) -> Response:
-    start = g.pop("ipgeo_start", None)
-    rule = request.url_rule
-    key = (rule.rule if rule is not None else UNMATCHED, request.method, response.status_code)
+def request_children(endpoint: str, method: str, status: int) -> tuple[Any, Any]:
+    """The request counter and latency histogram children of one route, method and status."""
+    key = (endpoint, method, status)
     children = _children.get(key)
     if children is None:
         # Bounded: routes x methods x statuses the app can produce.
-        children = (REQUESTS.labels(key[0], key[1], str(key[2])), LATENCY.labels(key[0]))
+        children = (REQUESTS.labels(endpoint, method, str(status)), LATENCY.labels(endpoint))
         _children[key] = children
+    return children
+
+
+def _observe(response: Response) -> Response:
+    start = g.pop("ipgeo_start", None)
+    rule = request.url_rule
+    children = request_children(
+        rule.rule if rule is not None else UNMATCHED, request.method, response.status_code
+    )
     children[0].inc()
     if start is not None:
         children[1].observe(time.perf_counter() - start)
