@@ -241,22 +241,39 @@ def bench_http_single(env: dict[str, str], ips: list[str], seconds: int) -> dict
     url = front.url if front else server.url
     try:
         paths = [f"/v1/ip/{ip}" for ip in ips]
+        # ?lang= sends the same lookups through the Flask view instead of the WSGI fast path.
+        flask_paths = [f"{p}?lang=en" for p in paths]
         wrk(url, ["/healthz"], 2)  # warm up
         wrk(url, paths, 2)
-        # Short runs, alternated, so that load from elsewhere hits both alike; the ratio is
-        # the median of the pairs' ratios, the rates the medians of the runs.
-        constant_runs, lookup_runs = [], []
+        wrk(url, flask_paths, 2)
+        # Short runs, alternated, so that load from elsewhere hits all alike; the ratios are
+        # the medians of the rounds' ratios, the rates the medians of the runs.
+        runs: dict[str, list[float]] = {"constant": [], "lookup": [], "flask": []}
         for _ in range(max(3, seconds)):
-            constant_runs.append(wrk(url, ["/healthz"], 3))
-            lookup_runs.append(wrk(url, paths, 3))
-        constant = statistics.median(constant_runs)
-        lookups = statistics.median(lookup_runs)
-        ratio = statistics.median(b / a for a, b in zip(constant_runs, lookup_runs, strict=True))
+            runs["constant"].append(wrk(url, ["/healthz"], 3))
+            runs["lookup"].append(wrk(url, paths, 3))
+            runs["flask"].append(wrk(url, flask_paths, 3))
+        constant = statistics.median(runs["constant"])
+        lookups = statistics.median(runs["lookup"])
+        ratio = statistics.median(
+            b / a for a, b in zip(runs["constant"], runs["lookup"], strict=True)
+        )
+        flask = statistics.median(runs["flask"])
+        flask_ratio = statistics.median(
+            b / a for a, b in zip(runs["constant"], runs["flask"], strict=True)
+        )
     finally:
         if front:
             front.stop()
         server.stop()
-    return {"constant": constant, "lookup": lookups, "ratio": ratio, "nginx": front is not None}
+    return {
+        "constant": constant,
+        "lookup": lookups,
+        "ratio": ratio,
+        "flask": flask,
+        "flask_ratio": flask_ratio,
+        "nginx": front is not None,
+    }
 
 
 # --- 3. HTTP batch ----------------------------------------------------------------------------
@@ -396,7 +413,8 @@ def main() -> int:
         ("1. in-process lookup -> body", f"{inproc['baseline']:,.0f}/s baseline",
          f"{inproc['ours']:,.0f}/s", f"{ratio:.1f}x", ">= 10x", ratio / 10),
         (f"2. HTTP single lookup vs constant ({via})", f"{single['constant']:,.0f} req/s constant",
-         f"{single['lookup']:,.0f} req/s", f"{http_ratio:.2f}", ">= 0.95", http_ratio / 0.95),
+         f"{single['lookup']:,.0f} req/s (through the Flask view: {single['flask']:,.0f} req/s, "
+         f"{single['flask_ratio']:.2f})", f"{http_ratio:.2f}", ">= 0.95", http_ratio / 0.95),
         ("3. HTTP batch 1000/request, 1 sync worker", "~56k IPs/s (baseline pipeline, issue)",
          f"{batch:,.0f} IPs/s", "", ">= 200k IPs/s", batch / 200_000),
         ("4. PSS master + 4 workers, en+zh-CN", "~4.9 GB (seed approach, issue)",
