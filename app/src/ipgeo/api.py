@@ -23,23 +23,13 @@ MAX_AGE = 3600
 _CACHE_CONTROL = f"public, max-age={MAX_AGE}"
 
 
-def etag_for(db: Database, release: str, lang: str | None, fields: tuple[str, ...] | None) -> str:
-    """Same DB, code dictionary, release, language and fields: same body for an IP."""
-    codes = db.codes.sha256 if db.codes is not None else ""
-    return _etag(db.version, release, lang or "", ",".join(fields or ()), codes)
-
-
-@functools.lru_cache(maxsize=512)
-def _etag(version: str, release: str, lang: str, fields: str, codes: str) -> str:
-    # The code dictionary changes bodies too; without one the key is as it always was.
-    key = "\0".join([version, release, lang, fields, *([codes] if codes else [])])
-    return hashlib.sha256(key.encode()).hexdigest()[:20]
-
-
 def cache_headers(
     db: Database, release: str, lang: str | None, fields: tuple[str, ...] | None
 ) -> tuple[str, tuple[tuple[str, str], ...]]:
-    """The ETag and the caching headers of lookups (also used by the WSGI fast path)."""
+    """The ETag and the caching headers of lookups (also used by the WSGI fast path).
+
+    Same DB, code dictionary, release, language and fields: same body for an IP.
+    """
     codes = db.codes.sha256 if db.codes is not None else ""
     return _headers(db.version, release, lang or "", ",".join(fields or ()), codes)
 
@@ -49,7 +39,9 @@ def _headers(
     version: str, release: str, lang: str, fields: str, codes: str
 ) -> tuple[str, tuple[tuple[str, str], ...]]:
     # Keyed by strings, not by the Database: the cache must not keep old databases open.
-    etag = _etag(version, release, lang, fields, codes)
+    # The code dictionary changes bodies too; without one the key is as it always was.
+    key = "\0".join([version, release, lang, fields, *([codes] if codes else [])])
+    etag = hashlib.sha256(key.encode()).hexdigest()[:20]
     return etag, (
         ("ETag", f'"{etag}"'),
         ("Cache-Control", _CACHE_CONTROL),
