@@ -250,3 +250,41 @@ def test_check_db_index_needs_the_same_dictionary(synth, capsys):
     ):
         assert main([*argv, str(base / index), *codes]) != 0
         assert why in capsys.readouterr().err
+
+
+# --- ipgeo check-codes (the deploy's preflight check) -----------------------------------------
+
+
+def test_check_codes_prints_size_and_digest(capsys):
+    assert main(["check-codes", str(CODES)]) == 0
+    out, err = capsys.readouterr()
+    book = CodeBook.load(str(CODES))
+    assert out == f"{len(book)} entries, content sha256 {book.sha256}\n"
+    assert len(book) > 0
+    assert err == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("CN\t江苏省\t320000\n", ":1: expected 4 tab-separated columns, got 3"),
+        ("# header\nCN\t江苏省\t\tx y\n", ":2: bad code 'x y'"),
+        ("# only a comment\n\n", ": no entries (only blank lines and comments)"),
+        ("", ": no entries (only blank lines and comments)"),
+    ],
+)
+def test_check_codes_refuses_a_bad_file(capsys, tmp_path, text, message):
+    path = tmp_path / "codes.tsv"
+    path.write_text(text, encoding="utf-8")
+    assert main(["check-codes", str(path)]) != 0
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == f"{path}{message}\n"
+
+
+def test_check_codes_missing_file(capsys, tmp_path):
+    path = tmp_path / "absent.tsv"
+    assert main(["check-codes", str(path)]) != 0
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == f"{path}: code dictionary not found\n"
