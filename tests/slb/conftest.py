@@ -1,4 +1,4 @@
-"""pytest fixtures of tests/slb (defined in slb_testlib)."""
+"""pytest fixtures of tests/slb (defined in tests/harness/slb_testlib.py)."""
 
 from slb_testlib import http_backends, start_double
 

@@ -1,4 +1,5 @@
-"""tests/slb/drained.py: drain windows from the double's call log, requests a drained node got."""
+"""molecule/harness/drained.py: drain windows from the double's call log, requests a drained
+node got."""
 
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ import loadreport
 import pytest
 
 HERE = Path(__file__).resolve().parent
+HARNESS = HERE.parents[1] / "molecule" / "harness"
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -190,14 +191,14 @@ def test_parse_response():
 
 def test_command_line_writes_the_file_and_prints_the_summary(stub, tmp_path):
     out = tmp_path / "cli.jsonl"
-    cmd = [sys.executable, str(HERE / "loadgen.py"), "--url", _url(stub), "--total", "5"]
+    cmd = [sys.executable, str(HARNESS / "loadgen.py"), "--url", _url(stub), "--total", "5"]
     cmd += ["--time-limit", "5", "--out", str(out)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=True)
     assert json.loads(done.stdout)["sent"] == 5
     lines = out.read_text().splitlines()
     assert "config" in json.loads(lines[0]) and "summary" in json.loads(lines[-1])
     assert len(lines) == 7
-    bad_cmd = [sys.executable, str(HERE / "loadgen.py"), "--url", "http://10.0.0.1"]
+    bad_cmd = [sys.executable, str(HARNESS / "loadgen.py"), "--url", "http://10.0.0.1"]
     bad = subprocess.run(
         [*bad_cmd, "--total", "1", "--time-limit", "1", "--out", str(out)],
         capture_output=True,

@@ -29,13 +29,14 @@ answers the five actions the role's module uses, in the shape the official Pytho
   ``data_plane`` load balancer it writes an nginx ``upstream`` include file (weight N ->
   ``weight=N max_fails=0``: like SLB, only health checks take a backend out; weight 0 -> ``down``;
   optionally ``keepalive`` idle connections closed after ``keepalive_timeout``) and runs the
-  configured reload command, so that an nginx in the same container routes by the backend list
-  and its weights. With ``reload_pid_file`` (the nginx master's) the write answers only once the
-  reload is done: new workers run and the old ones no longer accept (else ``InternalError``
-  after ``reload_timeout`` seconds), so a backend set to weight 0 gets no new request after the
-  answer.
+  configured reload command (or sends ``reload_signal``, e.g. ``"HUP"``, to the master named by
+  ``reload_pid_file`` itself, with no program), so that an nginx in the same container routes by
+  the backend list and its weights. With ``reload_pid_file`` (the nginx master's) the write
+  answers only once the reload is done: new workers run and the old ones no longer accept
+  (else ``InternalError`` after ``reload_timeout`` seconds), so a backend set to weight 0 gets no
+  new request after the answer.
 
-Run:  python tests/slb/slb_double.py --listen 127.0.0.1:PORT --config FILE
+Run:  python molecule/harness/slb_double.py --listen 127.0.0.1:PORT --config FILE
 (port 0 picks a free port; the first line on stdout says ``listening on http://HOST:PORT``).
 
 Config (JSON; every key but ``access_keys`` and ``load_balancers`` is optional)::
@@ -87,6 +88,7 @@ import hmac
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -662,7 +664,8 @@ class SlbState:
         plane = self.data_plane or {}
         name = plane.get("upstream_name", "slb_backends")
         lines = [
-            f"# Written by the SLB TEST DOUBLE (tests/slb/slb_double.py): backends of {lb_id}.",
+            f"# Written by the SLB TEST DOUBLE (molecule/harness/slb_double.py): backends of "
+            f"{lb_id}.",
             "# weight 0 -> down (no new requests), as SLB does with a weight of 0.",
             f"upstream {name} {{",
         ]
@@ -708,9 +711,18 @@ class SlbState:
             fh.write(text)
         os.replace(tmp, path)
         command = plane.get("reload_command")
-        master = read_pid(plane.get("reload_pid_file")) if command else None
+        signame = plane.get("reload_signal")
+        master = read_pid(plane.get("reload_pid_file")) if command or signame else None
         before = nginx_workers(master) if master is not None else None
-        if command:
+        if signame:
+            # Signalled here rather than by a `kill` program: minimal hosts have none (procps).
+            if master is None:
+                raise ApiError(500, "InternalError", "data plane reload failed: no master pid")
+            try:
+                os.kill(master, signal.Signals[f"SIG{signame.upper().removeprefix('SIG')}"])
+            except (OSError, KeyError) as exc:
+                raise ApiError(500, "InternalError", f"data plane reload failed: {exc}") from None
+        elif command:
             proc = subprocess.run(
                 command,
                 shell=isinstance(command, str),

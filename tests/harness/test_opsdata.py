@@ -15,6 +15,7 @@ from ipgeo.checkdb import CheckError, check_db
 from ipgeo.db import open_database
 
 HERE = Path(__file__).resolve().parent
+HARNESS = HERE.parents[1] / "molecule" / "harness"
 REPO = HERE.parents[1]
 DB = REPO / "files" / "GeoLite2-City.mmdb"
 EXPECT = ()
@@ -109,7 +110,7 @@ def test_command_line(tmp_path):
     out = subprocess.run(
         [
             sys.executable,
-            str(HERE / "opsdata.py"),
+            str(HARNESS / "opsdata.py"),
             "release",
             str(REPO / "app"),
             str(tmp_path / "r"),
@@ -124,7 +125,7 @@ def test_command_line(tmp_path):
     bad = subprocess.run(
         [
             sys.executable,
-            str(HERE / "opsdata.py"),
+            str(HARNESS / "opsdata.py"),
             "dbs",
             str(tmp_path / "none.mmdb"),
             str(tmp_path),

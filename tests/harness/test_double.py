@@ -311,7 +311,7 @@ def test_a_write_answers_once_the_reload_is_done(start_double, tmp_path, fake_ma
     config = base_config({"i-1": "10.0.0.11:8000"}, [{"ServerId": "i-1", "Weight": 100}])
     config["data_plane"] = {
         "upstream_file": str(tmp_path / "up.inc"),
-        "reload_command": ["kill", "-HUP", str(pid)],
+        "reload_signal": "HUP",  # os.kill in the double: no `kill` program needed
         "reload_pid_file": str(pid_file),
         "apply_on_start": False,
     }

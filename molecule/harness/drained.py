@@ -1,7 +1,7 @@
 """Did a drained backend get requests? For the slb Molecule scenario's rolling upgrade.
 
 Reads the SLB test double's call log (its ``/_double/calls`` answer, a JSON list) and a load
-generator run (tests/ops/loadgen.py JSON lines). A server is drained from the answer of a
+generator run (molecule/harness/loadgen.py JSON lines). A server is drained from the answer of a
 successful write that set its weight to 0 (``done``) until a later successful write gave it a
 weight above 0 arrived (``time``). Prints one JSON object: per node, its drain windows, the
 requests sent inside them and how many of those that node answered (it must be 0), and the

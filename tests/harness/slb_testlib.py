@@ -1,4 +1,5 @@
-"""Helpers and fixtures for the aliyun_slb tests: the SLB test double on 127.0.0.1, probe targets,
+"""Helpers and fixtures for the SLB double's tests (tests/harness) and the aliyun_slb tests
+(tests/slb): the SLB test double (molecule/harness/slb_double.py) on 127.0.0.1, probe targets,
 and helpers that run the module and the role through ansible-playbook against localhost."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-DOUBLE = Path(__file__).with_name("slb_double.py")
+DOUBLE = REPO / "molecule" / "harness" / "slb_double.py"
 LIBRARY = REPO / "roles" / "aliyun_slb" / "library"
 ROLES = REPO / "roles"
 BIN = Path(sys.executable).parent

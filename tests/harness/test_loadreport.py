@@ -11,6 +11,7 @@ import loadreport
 import pytest
 
 HERE = Path(__file__).resolve().parent
+HARNESS = HERE.parents[1] / "molecule" / "harness"
 
 
 def rec(i, t, status=200, dt=0.01, db="v1", node="a", error=None):
@@ -74,11 +75,11 @@ def test_command_line_row_and_table(tmp_path):
     run = write_run(tmp_path / "r", [rec(i, 100.0 + i / 10) for i in range(10)])
     table = tmp_path / "table.jsonl"
     for event in ("1 first", "2 second"):
-        cmd = [sys.executable, str(HERE / "loadreport.py"), str(run), "--event", event]
+        cmd = [sys.executable, str(HARNESS / "loadreport.py"), str(run), "--event", event]
         out = subprocess.run([*cmd, "--table", str(table)], capture_output=True, text=True)
         assert out.returncode == 0 and json.loads(out.stdout)["event"] == event
     printed = subprocess.run(
-        [sys.executable, str(HERE / "loadreport.py"), "--print-table", str(table)],
+        [sys.executable, str(HARNESS / "loadreport.py"), "--print-table", str(table)],
         capture_output=True,
         text=True,
         check=True,
@@ -87,7 +88,7 @@ def test_command_line_row_and_table(tmp_path):
     assert printed[2] == "| 1 first | 10 | 0 | 0 | 0.100 | 1.0 |"
     assert len(printed) == 4
     missing = subprocess.run(
-        [sys.executable, str(HERE / "loadreport.py"), str(tmp_path / "nope"), "--event", "x"],
+        [sys.executable, str(HARNESS / "loadreport.py"), str(tmp_path / "nope"), "--event", "x"],
         capture_output=True,
         text=True,
     )
