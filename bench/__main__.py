@@ -1,0 +1,131 @@
+"""``python -m bench`` from the repo root: run the five benchmarks, print one table, write
+bench/out/results.md, bench/out/results.json and bench/out/bench.png (``--replot`` redraws
+the last two from the JSON without measuring).
+
+Needs the real DB (``make db``), ``wrk`` for the HTTP rows and nginx in front of gunicorn
+(``scripts/bench-deps.sh`` installs both; without nginx gunicorn is measured directly and the
+table says so), and matplotlib for the figure (requirements/bench.txt).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from . import coldstart, http_batch, http_single, inprocess, memory
+from .common import DB, LANGS, OUT, Row, load_average, log, machine, sample_ips
+from .ipgeo_api import PreparedIndex, PreparedIndexError, build_index, file_sha256, validate_index
+from .plot import write_png
+from .report import table
+
+RESULTS = OUT / "results.json"
+
+
+def ensure_index(sha: str) -> Path:
+    """The prepared index of the DB (en, zh-CN) in bench/out, built on first use."""
+    idx = OUT / "GeoLite2-City.mmdb.idx"
+    try:
+        index = PreparedIndex(str(idx), sha)
+    except PreparedIndexError:
+        pass
+    else:
+        # Rebuild an index from before the /20 table: the run measures the current format.
+        current = "idx20" in index.header["sections"]
+        index.close()
+        if current:
+            return idx
+    log("building the prepared index (en, zh-CN)")
+    build_index(str(DB), str(idx), LANGS, sha, log)
+    log(validate_index(str(DB), str(idx), samples=20000))
+    return idx
+
+
+def found_in_db(idx: Path, sha: str, ips: list[str]) -> list[str]:
+    index = PreparedIndex(str(idx), sha)
+    try:
+        render = index.renderer("en")
+        return [ip for ip in ips if render(ip) is not None]
+    finally:
+        index.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--ips", type=int, default=1_000_000, help="sampled IPv4 addresses")
+    parser.add_argument(
+        "--seconds",
+        type=int,
+        default=10,
+        help="duration of the batch run and number of rounds of the single-lookup runs",
+    )
+    parser.add_argument(
+        "--replot",
+        action="store_true",
+        help="measure nothing: redraw the table and figure from bench/out/results.json",
+    )
+    args = parser.parse_args()
+    if args.replot:
+        return report_all(**json.loads(RESULTS.read_text()))
+    if not DB.is_file():
+        raise SystemExit(f"{DB} is missing: run `make db` first")
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is missing: run scripts/bench-deps.sh")
+    OUT.mkdir(parents=True, exist_ok=True)
+    loads = [load_average()]
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    sha = file_sha256(str(DB))
+    idx = ensure_index(sha)
+    env = {"IPGEO_DB_PATH": str(DB), "IPGEO_INDEX_PATH": str(idx), "IPGEO_NODE_NAME": "bench"}
+    ips = sample_ips(args.ips)
+
+    rows: list[Row] = []
+    log(f"1/5 in-process, {len(ips):,} distinct random IPv4")
+    inproc = inprocess.measure(idx, sha, ips)
+    rows.append(inprocess.row(inproc))
+    loads.append(load_average())
+    # Enough for row 4's 400,000 distinct lookups; rows 2 and 3 take the first ones.
+    found = found_in_db(idx, sha, ips[:500_000])
+    log("2/5 HTTP single lookups vs constant JSON")
+    rows.append(http_single.row(http_single.measure(env, found[:5000], max(3, args.seconds))))
+    loads.append(load_average())
+    log("3/5 HTTP batch of 1000, one sync worker")
+    rows.append(http_batch.row(http_batch.measure(env, found, args.seconds)))
+    loads.append(load_average())
+    log("4/5 memory of master + 4 workers")
+    rows.append(memory.row(memory.measure(env, found)))
+    loads.append(load_average())
+    log("5/5 cold start")
+    rows.append(coldstart.row(coldstart.measure(env)))
+    loads.append(load_average())
+
+    preamble = (
+        f"Run {started}. Machine: {machine()}; load average (1 min) {loads[0]:.1f} at start, "
+        f"{min(loads[1:]):.1f}-{max(loads[1:]):.1f} after each benchmark. Sample: "
+        f"{inproc['n']:,} distinct random IPv4 ({inproc['found']:,} in the DB); bodies "
+        "byte-identical to the baseline for every one."
+    )
+    title = f"ipgeo bench, {started}, load average {loads[0]:.1f} at start: {machine()}"
+    results = {"preamble": preamble, "title": title, "rows": [asdict(r) for r in rows]}
+    RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+    return report_all(**results)
+
+
+def report_all(preamble: str, title: str, rows: list[dict[str, Any]]) -> int:
+    """Print the table, write it to results.md and draw bench.png."""
+    parsed = [Row.from_dict(r) for r in rows]
+    text = table(parsed, preamble)
+    print(text, end="")
+    (OUT / "results.md").write_text(text)
+    write_png(parsed, title, OUT / "bench.png")
+    log(f"wrote {OUT / 'results.md'} and {OUT / 'bench.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
