@@ -51,7 +51,8 @@ def node() -> str:
     return NODE
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (for test servers)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -82,7 +83,7 @@ def gunicorn_two_workers(tmp_path, db_path):
         "    child_exit, load_env_file, on_reload, on_starting)\n"
         f"raw_env = load_env_file({str(env_file)!r})\n"
     )
-    port = _free_port()
+    port = free_port()
     env = {
         k: v
         for k, v in os.environ.items()

@@ -13,7 +13,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import _free_port, get_url
+from conftest import free_port, get_url
 from ipgeo import dbhash, gunicorn_hooks
 from ipgeo.db import open_database
 from ipgeo.mmdb_writer import write_mmdb
@@ -157,7 +157,7 @@ def test_gunicorn_workers_never_hash_the_db(tmp_path):
     env_file.write_text(f"IPGEO_DB_PATH={db}\nIPGEO_NODE_NAME=hash-test\n")
     conf = tmp_path / "gunicorn.conf.py"
     conf.write_text(CONF.format(env=str(env_file), log=str(log)))
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("IPGEO_")}
     argv = ["-c", str(conf), "-w", "2", "-b", f"127.0.0.1:{port}", "ipgeo.wsgi:app"]
     proc = subprocess.Popen(

@@ -9,9 +9,9 @@ import re
 import pytest
 from ipgeo import create_app
 from ipgeo.db import file_sha256
-from ipgeo.fastpath import LookupFastPath
 from ipgeo.mmdb_writer import write_mmdb
 from ipgeo.prepared import build_index
+from ipgeo.web.fastpath import LookupFastPath
 from werkzeug.test import Client
 
 

@@ -75,12 +75,12 @@ def test_wrong_method_is_json_405(client):
 
 
 def test_unexpected_exception_is_json_500(app, monkeypatch):
-    from ipgeo import api
+    from ipgeo.db import Database
 
     def boom(*_args):
         raise RuntimeError("kaboom")
 
-    monkeypatch.setattr(api, "lookup", boom)
+    monkeypatch.setattr(Database, "answer", boom)
     resp = app.test_client().get("/v1/ip/8.8.8.8")
     assert resp.status_code == 500
     assert resp.get_json() == {

@@ -20,14 +20,9 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 
 SLOW_SECONDS = 10.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _can_bind(port: int) -> bool:
@@ -104,7 +99,7 @@ def _start(wsgi_dir: Path, port: int, worker_class: str) -> subprocess.Popen[byt
 def _kill_master_during_slow_request(
     wsgi_dir: Path, worker_class: str
 ) -> tuple[int, subprocess.Popen[bytes], dict[str, object]]:
-    port = _free_port()
+    port = free_port()
     proc = _start(wsgi_dir, port, worker_class)
     outcome: dict[str, object] = {}
 

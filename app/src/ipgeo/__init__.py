@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from .consts import VERSION as __version__
 
 if TYPE_CHECKING:
-    from .app import create_app
+    from .web.app import create_app
 
 __all__ = ["__version__", "create_app"]
 
@@ -17,7 +17,7 @@ def __getattr__(name: str) -> Any:
     # app (and prometheus_client, whose multiprocess mode is chosen at import) before
     # gunicorn has applied raw_env.
     if name == "create_app":
-        from .app import create_app
+        from .web.app import create_app
 
         return create_app
     raise AttributeError(f"module 'ipgeo' has no attribute {name!r}")

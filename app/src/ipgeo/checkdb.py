@@ -7,30 +7,15 @@ says why a file was refused.
 from __future__ import annotations
 
 import ipaddress
-import mmap
 import os
-import time
-from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-import maxminddb
-from maxminddb.decoder import Decoder
+from .errors import CheckError, DatabaseError
+from .sources import FORMATS, open_source, read_ends, sniff
+from .types import Progress
 
-from . import formats
-from .db import DatabaseError, open_source
-
-Progress = Callable[[str], None]
-
-_SEPARATOR = 16
-_MAP_TYPE = 7
-# Data records sampled for a full decode; the tree walk already checks every pointer.
-_DECODE_SAMPLE = 2000
-_EARLIEST_BUILD = 946684800  # 2000-01-01: older build dates mean corrupt metadata
-
-
-class CheckError(Exception):
-    """The file must not be deployed; the message says why."""
+__all__ = ["CheckError", "Expectation", "check_db"]
 
 
 @dataclass(frozen=True)
@@ -50,152 +35,6 @@ class Expectation:
         return cls(ip.strip(), cc.strip().upper())
 
 
-# --- MMDB search tree -------------------------------------------------------------------
-
-
-def tree_records(tree: bytes, record_size: int, node_count: int) -> array:
-    """All left/right records of the search tree as native uint32, in node order.
-
-    Unpacking uses strided slices and ``bytes.translate`` so the loop runs in C.
-    """
-    count = node_count * 2
-    buf = bytearray(count * 4)
-    if record_size == 24:
-        buf[1::4] = tree[0::3]
-        buf[2::4] = tree[1::3]
-        buf[3::4] = tree[2::3]
-    elif record_size == 28:
-        # Node = 7 bytes: left = high nibble of byte 3 + bytes 0-2, right = low nibble + 4-6.
-        middle = tree[3::7]
-        buf[0::8] = middle.translate(bytes(b >> 4 for b in range(256)))
-        buf[1::8] = tree[0::7]
-        buf[2::8] = tree[1::7]
-        buf[3::8] = tree[2::7]
-        buf[4::8] = middle.translate(bytes(b & 0x0F for b in range(256)))
-        buf[5::8] = tree[4::7]
-        buf[6::8] = tree[5::7]
-        buf[7::8] = tree[6::7]
-    elif record_size == 32:
-        buf[:] = tree
-    else:
-        raise CheckError(f"corrupt metadata: unsupported record_size {record_size}")
-    records = array("I")
-    records.frombytes(bytes(buf))
-    if records.itemsize != 4:  # pragma: no cover - every supported platform has 4-byte "I"
-        raise RuntimeError("array('I') is not 32-bit here")
-    records.byteswap()  # big-endian on disk
-    return records
-
-
-def check_tree(records: array, node_count: int, data_size: int) -> list[int]:
-    """Validate every record; return the distinct data-section offsets they point to.
-
-    A record is a node number (< node_count), the empty marker (== node_count) or a pointer
-    into the data section (node_count + 16 + offset). In a sound tree every node but the root
-    is referenced, so a flipped bit that redirects a record to another node orphans one.
-    """
-    values = set(records)
-    if 0 in values:
-        raise CheckError("corrupt search tree: a record points back to the root node")
-    high = [v for v in values if v >= node_count]
-    referenced = len(values) - len(high)
-    if referenced != node_count - 1:
-        raise CheckError(
-            f"corrupt search tree: {node_count - 1 - referenced} of {node_count} nodes "
-            "are unreachable from the root"
-        )
-    offsets = []
-    limit = node_count + _SEPARATOR + data_size
-    for v in high:
-        if v == node_count:
-            continue
-        if v < node_count + _SEPARATOR or v >= limit:
-            raise CheckError(
-                f"corrupt search tree: record value {v} points outside the data section "
-                f"(nodes < {node_count}, data {node_count + _SEPARATOR}..{limit - 1})"
-            )
-        offsets.append(v - node_count - _SEPARATOR)
-    return offsets
-
-
-def _looks_like_tree_start(head: bytes) -> bool:
-    """Whether ``head`` reads as the first nodes of an MMDB search tree (for a truncated file).
-
-    Writers number nodes depth-first, so one child of most early nodes is the next node;
-    random or text bytes almost never show that pattern.
-    """
-    for record_size in (24, 28, 32):
-        node_bytes = record_size // 4
-        nodes = min(len(head) // node_bytes, 256)
-        if nodes < 16:
-            continue
-        records = tree_records(head[: nodes * node_bytes], record_size, nodes)
-        chained = sum(1 for i in range(nodes - 1) if i + 1 in (records[2 * i], records[2 * i + 1]))
-        if chained >= nodes // 2:
-            return True
-    return False
-
-
-# --- checks -----------------------------------------------------------------------------
-
-
-def _check_mmdb(path: str, size: int, progress: Progress) -> str:
-    try:
-        reader = maxminddb.open_database(path, maxminddb.MODE_MMAP_EXT)
-    except (ValueError, maxminddb.InvalidDatabaseError) as exc:
-        raise CheckError(f"corrupt metadata: {exc}") from None
-    try:
-        meta = reader.metadata()
-    finally:
-        reader.close()
-    if meta.binary_format_major_version != 2:
-        raise CheckError(f"unsupported MMDB format version {meta.binary_format_major_version}")
-    if meta.ip_version not in (4, 6):
-        raise CheckError(f"corrupt metadata: ip_version {meta.ip_version}")
-    if not isinstance(meta.database_type, str) or not meta.database_type:
-        raise CheckError("corrupt metadata: empty database_type")
-    if not isinstance(meta.languages, list) or not all(isinstance(x, str) for x in meta.languages):
-        raise CheckError("corrupt metadata: languages is not a list of strings")
-    if not _EARLIEST_BUILD <= meta.build_epoch <= time.time() + 2 * 86400:
-        raise CheckError(f"corrupt metadata: implausible build_epoch {meta.build_epoch}")
-    if meta.node_count <= 0:
-        raise CheckError(f"corrupt metadata: node_count {meta.node_count}")
-
-    tree_size = meta.node_count * meta.record_size // 4
-    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        marker = mm.rfind(formats.MMDB_MARKER, max(0, size - formats.MMDB_METADATA_MAX))
-        data_start = tree_size + _SEPARATOR
-        if data_start > marker:
-            raise CheckError(
-                f"truncated: the search tree ({tree_size} bytes) does not fit before the "
-                f"metadata at byte {marker}"
-            )
-        if mm[tree_size:data_start] != bytes(_SEPARATOR):
-            raise CheckError("corrupt: the 16-byte separator after the search tree is not zero")
-        progress("walking the search tree")
-        records = tree_records(mm[:tree_size], meta.record_size, meta.node_count)
-        offsets = check_tree(records, meta.node_count, marker - data_start)
-        del records
-        progress("checking data records")
-        for off in offsets:
-            if mm[data_start + off] >> 5 != _MAP_TYPE:
-                raise CheckError(f"corrupt data section: record at data offset {off} is not a map")
-        decoder = Decoder(mm, data_start)
-        step = max(1, len(offsets) // _DECODE_SAMPLE)
-        for off in offsets[::step]:
-            try:
-                value, _ = decoder.decode(data_start + off)
-            except Exception as exc:  # any decoder failure means corrupt bytes
-                raise CheckError(f"corrupt data section at data offset {off}: {exc}") from None
-            if not isinstance(value, dict):
-                raise CheckError(f"corrupt data section: record at data offset {off} is not a map")
-    return (
-        f"{meta.database_type} (MMDB v{meta.binary_format_major_version}, IPv{meta.ip_version}, "
-        f"{meta.node_count} nodes, {len(offsets)} records, built "
-        f"{time.strftime('%Y-%m-%d', time.gmtime(meta.build_epoch))})"
-    )
-
-
 def _check_answers(path: str, expects: Sequence[Expectation]) -> None:
     try:
         source = open_source(path)
@@ -207,7 +46,7 @@ def _check_answers(path: str, expects: Sequence[Expectation]) -> None:
             ip = ipaddress.ip_address(exp.ip)
             try:
                 record, _ = source.lookup(ip)
-            except (maxminddb.InvalidDatabaseError, ValueError) as exc:
+            except source.lookup_errors as exc:
                 raise CheckError(f"corrupt: lookup of {exp.ip} failed: {exc}") from None
             if not exp.country:
                 continue
@@ -230,27 +69,18 @@ def check_db(
     if not os.path.isfile(path):
         raise CheckError(f"not a regular file: {path}")
     try:
-        size = os.path.getsize(path)
-        kind = formats.sniff(path)
-        with open(path, "rb") as fh:
-            head = fh.read(64 * 1024)
+        head, _, size = read_ends(path)
+        kind = sniff(path)
     except OSError as exc:
         raise CheckError(f"cannot read {path}: {exc.strerror or exc}") from None
     if size == 0:
         raise CheckError("empty file")
-    if kind == formats.MMDB:
-        summary = _check_mmdb(path, size, report)
-    elif kind == formats.IPIP:
-        from .ipip import check_ipip
-
-        summary = check_ipip(path)
-    elif _looks_like_tree_start(head):
-        raise CheckError(
-            "truncated: no MaxMind DB metadata at the end, but the file starts like an MMDB "
-            "search tree"
-        )
-    else:
+    if kind is None:
+        for fmt in FORMATS:
+            if reason := fmt.explain(head):
+                raise CheckError(reason)
         raise CheckError("unknown format: neither a MaxMind DB (no metadata marker) nor 17monipdb")
+    summary = kind.check(path, size, report)
     report("checking lookups")
     _check_answers(path, expects)
     checked = f", {len(expects)} expected answers ok" if expects else ""

@@ -9,12 +9,16 @@ from collections.abc import Sequence
 
 import orjson
 
-from . import __version__
 from .checkdb import CheckError, Expectation, check_db
 from .codes import CodeBook, CodesError
-from .db import DatabaseError, open_database
-from .errors import APIError
-from .lookup import lookup, parse_ip, resolve_fields, resolve_lang, select, shape
+from .consts import VERSION as __version__
+from .convert import convert
+from .db import open_database
+from .dbhash import file_sha256
+from .errors import APIError, DatabaseError, NotFoundError, PreparedIndexError
+from .prepared import build_index, validate_index
+from .render import parse_ip, resolve_fields
+from .sources import sniff
 
 
 def _print_json(data: object) -> None:
@@ -36,17 +40,17 @@ def cmd_lookup(args: argparse.Namespace) -> int:
             os.environ.get("IPGEO_DEFAULT_LANG"),
             codes_path=args.codes or os.environ.get("IPGEO_ADCODE_FILE") or None,
         )
-        ip = parse_ip(args.ip)
-        lang = resolve_lang(db, args.lang)
+        parse_ip(args.ip)  # a bad address is reported before a bad language or field
+        lang = db.resolve_lang(args.lang)
         fields = resolve_fields(args.fields)
+        body = db.answer(args.ip, lang, fields)
     except DatabaseError as exc:
         return _fail(str(exc))
+    except NotFoundError as exc:
+        return _fail(f"{exc.code}: {exc.message}")
     except APIError as exc:
         return _fail(f"{exc.code}: {exc.message}", 2)
-    record, network = lookup(db, ip)
-    if record is None:
-        return _fail(f"not_found: {ip} is not in the database")
-    _print_json(select(shape(str(ip), network, record, lang, db.codes), fields))
+    _print_json(orjson.loads(body))
     return 0
 
 
@@ -78,10 +82,8 @@ def cmd_check_db(args: argparse.Namespace) -> int:
     except CheckError as exc:
         return _fail(f"check-db {args.file}: {exc}")
     if args.index:
-        from . import formats
-        from .prepared import PreparedIndexError, validate_index
-
-        if formats.sniff(args.file) != formats.MMDB:
+        kind = sniff(args.file)
+        if kind is None or not kind.indexable:
             return _fail(f"check-db {args.file}: a prepared index needs a MaxMind DB")
         try:
             codes = CodeBook.load(args.codes) if args.codes else None
@@ -114,8 +116,6 @@ def cmd_check_codes(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from .convert import convert
-
     try:
         stats = convert(args.src, args.dst, progress=None if args.progress else False)
     except DatabaseError as exc:
@@ -128,9 +128,6 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from .db import file_sha256
-    from .prepared import PreparedIndexError, build_index, validate_index
-
     out = args.out or args.db + ".idx"
     # A damaged tree can crash the C reader that the build walks with: check the file first.
     try:
@@ -141,7 +138,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         db = open_database(args.db, codes_path=args.codes)
     except DatabaseError as exc:
         return _fail(str(exc))
-    if db.source.format != "mmdb":
+    if not db.source.indexable:
         return _fail(f"{args.db}: prepare needs a MaxMind DB (convert 17monipdb first)")
     langs = args.lang or [lang for lang in ("en", "zh-CN") if lang in db.languages]
     langs = langs or list(db.languages[:1])

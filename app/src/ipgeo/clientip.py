@@ -11,8 +11,8 @@ import ipaddress
 from collections.abc import Iterable
 
 from .config import Network
-from .db import IPAddress
-from .lookup import canonical
+from .render import canonical
+from .types import IPAddress
 
 
 def parse_addr(text: str | None) -> IPAddress | None:

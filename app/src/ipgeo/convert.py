@@ -1,34 +1,34 @@
-"""``ipgeo convert``: a 17monipdb file written out as an MMDB."""
+"""``ipgeo convert``: another format's file written out as an MMDB."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
 
-from . import formats
-from .db import DatabaseError
-from .ipip import IPIPSource, to_record
+from .consts import MMDB
+from .errors import DatabaseError
 from .mmdb_writer import ProgressBar, Range, write_mmdb
+from .sources import Source, sniff
 
 
-def _ranges(src: IPIPSource) -> Iterator[Range]:
-    for index in range(src.count):
-        first, last, parts = src.entry(index)
-        yield first, last, to_record(parts)
+def _ranges(src: Source) -> Iterator[Range]:
+    for first, last, _, record in src.iterate():
+        yield first, last, record
 
 
 def convert(src_path: str, dst_path: str, progress: bool | None = None) -> dict[str, int]:
     """Convert ``src_path`` (sniffed) to an MMDB at ``dst_path``, replaced atomically."""
     try:
-        kind = formats.sniff(src_path)
+        kind = sniff(src_path)
     except OSError as exc:
         raise DatabaseError(f"{src_path}: cannot read: {exc.strerror or exc}") from None
-    if kind != formats.IPIP:
-        what = "already a MaxMind DB" if kind == formats.MMDB else "not a 17monipdb file"
+    if kind is None or kind.format == MMDB:
+        what = "not a 17monipdb file" if kind is None else "already a MaxMind DB"
         raise DatabaseError(f"{src_path}: {what}; convert reads 17monipdb only")
-    src = IPIPSource(src_path)
+    src = kind(src_path)
     tmp = f"{dst_path}.tmp-{os.getpid()}"
-    bar = ProgressBar(src.count, "converting", enabled=progress)
+    # The writer sets the bar's total once it knows the number of blocks.
+    bar = ProgressBar(1, "converting", enabled=progress)
     try:
         stats = write_mmdb(
             tmp,

@@ -12,85 +12,22 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
-import maxminddb
-
-from . import dbhash, formats
+from . import dbhash
+from .codes import CodeBook, CodesError
 from .dbhash import file_sha256 as file_sha256  # the name callers import from here
+from .errors import DatabaseError, NotFoundError
+from .jsonutil import dumps
+from .prepared import PreparedIndex, PreparedIndexError
+from .render import parse_ip, resolve_lang, select, shape
+from .sources import Source, open_source
+from .types import IPAddress, Record, Renderer
 
-if TYPE_CHECKING:
-    from .codes import CodeBook
-    from .prepared import PreparedIndex
+__all__ = ["Database", "DatabaseError", "DatabaseHolder", "file_sha256", "open_database"]
 
 log = logging.getLogger(__name__)
-Renderer = Callable[[str], bytes | None]
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-Record = Mapping[str, Any]
-
-
-class DatabaseError(Exception):
-    """The file is missing, unreadable or not a database this service understands."""
-
-
-class Source(Protocol):
-    """A database format reader."""
-
-    format: str
-    database_type: str
-    build_epoch: int
-    languages: tuple[str, ...]
-    ip_version: int
-
-    def lookup(self, ip: IPAddress) -> tuple[Record | None, int]:
-        """The record for ``ip`` (None if the DB has none) and the record's prefix length."""
-        ...
-
-    def close(self) -> None: ...
-
-
-class MMDBSource:
-    format = formats.MMDB
-
-    def __init__(self, path: str) -> None:
-        try:
-            self._reader = maxminddb.open_database(path, maxminddb.MODE_MMAP_EXT)
-        except (ValueError, maxminddb.InvalidDatabaseError) as exc:
-            raise DatabaseError(f"{path}: not a valid MaxMind DB: {exc}") from exc
-        meta = self._reader.metadata()
-        self.database_type: str = meta.database_type
-        self.build_epoch: int = int(meta.build_epoch)
-        self.languages: tuple[str, ...] = tuple(meta.languages)
-        self.ip_version: int = int(meta.ip_version)
-
-    def lookup(self, ip: IPAddress) -> tuple[Record | None, int]:
-        if ip.version == 6 and self.ip_version == 4:
-            return None, 0
-        record, prefix_len = self._reader.get_with_prefix_len(ip)
-        return record, prefix_len
-
-    def close(self) -> None:
-        self._reader.close()
-
-
-def open_source(path: str) -> Source:
-    """Open ``path`` with the reader its content calls for."""
-    try:
-        kind = formats.sniff(path)
-    except FileNotFoundError:
-        raise DatabaseError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise DatabaseError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if kind == formats.MMDB:
-        return MMDBSource(path)
-    if kind == formats.IPIP:
-        from .ipip import IPIPSource
-
-        return IPIPSource(path)
-    raise DatabaseError(f"{path}: unknown format (neither a MaxMind DB nor a 17monipdb file)")
 
 
 def pick_default_lang(languages: tuple[str, ...], wanted: str | None) -> str | None:
@@ -122,6 +59,65 @@ class Database:
     @property
     def languages(self) -> tuple[str, ...]:
         return self.source.languages
+
+    @functools.cached_property
+    def default_renderer(self) -> Renderer | None:
+        """The prepared answers in the default language (the WSGI fast path's), if any."""
+        return self.renderers.get(self.default_lang) if self.default_lang else None
+
+    def resolve_lang(self, lang: str | None) -> str | None:
+        """``?lang=``: the default when absent; an ``unsupported_lang`` APIError if unknown."""
+        return resolve_lang(self.languages, self.default_lang, lang)
+
+    def renderer(self, lang: str | None, fields: tuple[str, ...] | None) -> Renderer | None:
+        """The prepared index's renderer for these parameters, None if it cannot answer them.
+
+        ``render(text)`` gives the body, None when the DB has no entry, and raises OSError
+        when ``text`` is not dotted-quad IPv4 (TypeError when not a str): then decode.
+        """
+        # The index holds whole bodies: a field selection is always decoded.
+        return self.renderers.get(lang) if fields is None and lang else None
+
+    # --- the one lookup path: every answer about an address comes from these ---------------
+
+    def find(self, ip: IPAddress) -> tuple[Record | None, str | None]:
+        """The record and the CIDR of the DB entry that answered."""
+        record, prefix_len = self.source.lookup(ip)
+        if record is None:
+            return None, None
+        return record, str(ipaddress.ip_network((ip, prefix_len), strict=False))
+
+    def answer(self, text: str, lang: str | None, fields: tuple[str, ...] | None) -> bytes:
+        """The lookup body for the address ``text``, with ``lang`` and ``fields`` already
+        resolved: from the prepared index when it has the answer, else decoded.
+
+        Raises :class:`ipgeo.errors.APIError`: ``invalid_ip``, or ``not_found``
+        (:class:`~ipgeo.errors.NotFoundError`). Counting outcomes is the caller's business.
+        """
+        render = self.renderer(lang, fields)
+        if render is not None:
+            try:
+                body = render(text)
+            except OSError:
+                pass  # not dotted-quad IPv4: decoded below
+            else:
+                if body is None:
+                    raise NotFoundError(text)
+                return body
+        return self.decode(text, lang, fields)
+
+    def decode(self, text: str, lang: str | None, fields: tuple[str, ...] | None) -> bytes:
+        """:meth:`answer` without the prepared index (for callers that tried it already)."""
+        ip = parse_ip(text)
+        record, network = self.find(ip)
+        if record is None:
+            raise NotFoundError(str(ip))
+        return dumps(select(shape(str(ip), network, record, lang, self.codes), fields))
+
+    def result(self, ip: IPAddress, lang: str | None) -> dict[str, Any]:
+        """The whole lookup body for ``ip`` as a dict; nulls (no error) when not found."""
+        record, network = self.find(ip)
+        return shape(str(ip), network, record, lang, self.codes)
 
     @functools.cached_property
     def version(self) -> str:
@@ -192,9 +188,6 @@ def open_database(
     """Open the DB, the code dictionary ``codes_path`` if given and, when one matches both,
     the prepared index (``index_path``, else ``<path>.idx`` if that exists). An unusable
     index is logged and skipped, never fatal; a bad dictionary is a DatabaseError."""
-    from .codes import CodeBook, CodesError
-    from .prepared import PreparedIndex, PreparedIndexError
-
     try:
         codes = CodeBook.load(codes_path) if codes_path else None
     except CodesError as exc:
@@ -203,7 +196,7 @@ def open_database(
     index = None
     if index_path is None and os.path.exists(path + ".idx"):
         index_path = path + ".idx"
-    if index_path and source.format == formats.MMDB:
+    if index_path and source.indexable:
         try:
             index = PreparedIndex(index_path, sha)
         except PreparedIndexError as exc:

@@ -1,13 +1,10 @@
-"""Every error leaves the app as JSON ``{"error": {"code", "message"}}``."""
+"""Every error ipgeo raises on purpose, in one leaf module (no Flask: the core uses them too).
+
+An :class:`APIError` leaves the app as JSON ``{"error": {"code", "message"}}``; the Flask
+handlers that turn it into a response are in :mod:`ipgeo.web.handlers`.
+"""
 
 from __future__ import annotations
-
-import re
-
-from flask import Flask, Response, current_app
-from werkzeug.exceptions import HTTPException
-
-from .jsonutil import json_response
 
 
 class APIError(Exception):
@@ -20,36 +17,24 @@ class APIError(Exception):
         self.message = message
 
 
+class NotFoundError(APIError):
+    """The database has no entry for the address (counted apart from other errors)."""
+
+    def __init__(self, ip: str) -> None:
+        super().__init__(404, "not_found", f"{ip} is not in the database")
+
+
 def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
     return {"error": {"code": code, "message": message}}
 
 
-def _code_for(exc: HTTPException) -> str:
-    # "Method Not Allowed" -> "method_not_allowed": stable because werkzeug's names are.
-    return re.sub(r"[^a-z0-9]+", "_", (exc.name or "error").lower()).strip("_")
+class DatabaseError(Exception):
+    """The file is missing, unreadable or not a database this service understands."""
 
 
-def handle_api_error(exc: APIError) -> Response:
-    return json_response(error_body(exc.code, exc.message), exc.status)
+class CheckError(Exception):
+    """The file must not be deployed; the message says why."""
 
 
-def handle_http_exception(exc: HTTPException) -> Response:
-    status = exc.code or 500
-    resp = json_response(error_body(_code_for(exc), exc.description or exc.name), status)
-    # Keep protocol headers such as Allow on 405.
-    if exc.response is None:
-        for name, value in exc.get_headers():
-            if name.lower() != "content-type":
-                resp.headers[name] = value
-    return resp
-
-
-def handle_unexpected(exc: Exception) -> Response:
-    current_app.logger.exception("unhandled error", exc_info=exc)
-    return json_response(error_body("internal_error", "internal server error"), 500)
-
-
-def register(app: Flask) -> None:
-    app.register_error_handler(APIError, handle_api_error)
-    app.register_error_handler(HTTPException, handle_http_exception)
-    app.register_error_handler(Exception, handle_unexpected)
+class PreparedIndexError(Exception):
+    """The prepared index is unusable (missing, foreign, stale or corrupt)."""

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .formats import MMDB_MARKER
+from .consts import MMDB_MARKER
 
 _EMPTY = -1
 _SEPARATOR = 16

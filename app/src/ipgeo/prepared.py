@@ -22,21 +22,25 @@ from __future__ import annotations
 
 import bisect
 import functools
+import ipaddress
 import mmap
 import os
+import random
 import socket
 import struct
 import sys
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
-import maxminddb
 import orjson
 
-from .checkdb import tree_records
 from .codes import CodeBook
-from .lookup import shape
+from .dbhash import file_sha256
+from .errors import DatabaseError, PreparedIndexError
+from .render import shape
+from .sources import Source, open_source
+from .types import Record
 
 try:
     from ._speedups import Renderer as _CRenderer
@@ -53,8 +57,14 @@ _inet_ntoa = socket.inet_ntoa
 _AF_INET = socket.AF_INET
 
 
-class PreparedIndexError(Exception):
-    """The prepared index is unusable (missing, foreign, stale or corrupt)."""
+__all__ = [
+    "MAGIC",
+    "PreparedIndex",
+    "PreparedIndexError",
+    "build_index",
+    "reference_body",
+    "validate_index",
+]
 
 
 def _align(n: int) -> int:
@@ -64,29 +74,23 @@ def _align(n: int) -> int:
 # --- building --------------------------------------------------------------------------------
 
 
-def ipv4_networks(path: str) -> Iterator[tuple[int, int, int]]:
-    """(start, prefix length, data pointer) of every IPv4 network with data, ascending."""
-    with maxminddb.open_database(path, maxminddb.MODE_MMAP_EXT) as reader:
-        meta = reader.metadata()
-    n = meta.node_count
-    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        rec = tree_records(mm[: n * meta.record_size // 4], meta.record_size, n)
-    node = 0
-    if meta.ip_version == 6:
-        for _ in range(96):  # ::/96 holds IPv4
-            node = rec[2 * node]
-            if node >= n:
-                return
-    # Depth-first, lower half first, leaves emitted when popped: ascending starts.
-    stack = [(node, 0, 0)]
-    while stack:
-        value, depth, base = stack.pop()
-        if value < n:
-            half = 1 << (31 - depth)
-            stack.append((rec[2 * value + 1], depth + 1, base + half))
-            stack.append((rec[2 * value], depth + 1, base))
-        elif value > n:
-            yield base, depth, value
+def _blocks(first: int, last: int) -> Iterator[tuple[int, int]]:
+    """(start, prefix length) of the CIDR blocks that make up the range first..last."""
+    size = last - first + 1
+    if size & (size - 1) == 0 and first & (size - 1) == 0:  # one block (every MMDB network)
+        yield first, 33 - size.bit_length()
+        return
+    for net in ipaddress.summarize_address_range(
+        ipaddress.IPv4Address(first), ipaddress.IPv4Address(last)
+    ):
+        yield int(net.network_address), net.prefixlen
+
+
+def _open(path: str) -> Source:
+    try:
+        return open_source(path)
+    except DatabaseError as exc:
+        raise PreparedIndexError(str(exc)) from None
 
 
 def build_index(
@@ -99,26 +103,29 @@ def build_index(
 ) -> dict[str, int]:
     """Write the index; with ``codes`` its answers carry adcodes (and it records which)."""
     say = progress or (lambda _m: None)
-    with maxminddb.open_database(db_path, maxminddb.MODE_MMAP_EXT) as reader:
-        meta = reader.metadata()
-        missing = [lang for lang in languages if lang not in meta.languages]
+    source = _open(db_path)
+    try:
+        missing = [lang for lang in languages if lang not in source.languages]
         if missing:
             raise PreparedIndexError(f"languages not in the DB: {', '.join(missing)}")
         say("walking the IPv4 tree")
         starts = array("I")
         plens = array("B")
         recs = array("I")
-        pointer_rec: dict[int, int] = {}
-        records: list[Any] = []
-        for start, plen, pointer in ipv4_networks(db_path):
-            number = pointer_rec.get(pointer)
+        key_rec: dict[Hashable, int] = {}
+        records: list[Record] = []
+        for first, last, key, record in source.iterate():
+            number = key_rec.get(key)
             if number is None:
-                number = pointer_rec[pointer] = len(records)
-                # The C reader decodes the record of the network's first address.
-                records.append(reader.get(_inet_ntoa(start.to_bytes(4, "big"))))
-            starts.append(start)
-            plens.append(plen)
-            recs.append(number)
+                number = key_rec[key] = len(records)
+                records.append(record)
+            for start, plen in _blocks(first, last):
+                starts.append(start)
+                plens.append(plen)
+                recs.append(number)
+        db_type, build_epoch = source.database_type, source.build_epoch
+    finally:
+        source.close()
     say("rendering answers")
     if len(records) >= 1 << 26:
         raise PreparedIndexError("too many distinct records for the index")
@@ -156,8 +163,8 @@ def build_index(
         "version": VERSION,
         "byteorder": sys.byteorder,
         "db_sha256": db_sha256,
-        "db_type": meta.database_type,
-        "build_epoch": meta.build_epoch,
+        "db_type": db_type,
+        "build_epoch": build_epoch,
         "networks": len(starts),
         "records": len(records),
         "languages": languages,
@@ -415,8 +422,18 @@ class PreparedIndex:
 def reference_body(
     reader: Any, text: str, lang: str, codes: CodeBook | None = None
 ) -> bytes | None:
-    """The answer decoded from the MMDB itself: what the index must reproduce byte for byte."""
+    """The answer decoded from the MMDB itself: what the index must reproduce byte for byte.
+
+    ``reader`` is a ``maxminddb`` reader (the benchmark's); :func:`validate_index` goes
+    through the DB's :class:`~ipgeo.sources.Source` instead.
+    """
     record, prefix_len = reader.get_with_prefix_len(text)
+    return _body(text, record, prefix_len, lang, codes)
+
+
+def _body(
+    text: str, record: Record | None, prefix_len: int, lang: str, codes: CodeBook | None
+) -> bytes | None:
     if record is None:
         return None
     value = int.from_bytes(_inet_pton(_AF_INET, text), "big")
@@ -437,10 +454,6 @@ def validate_index(
 
     Returns a summary; raises PreparedIndexError naming the first address that differs.
     """
-    import random
-
-    from .db import file_sha256
-
     index = PreparedIndex(index_path, file_sha256(db_path))
     try:
         index.require_codes(codes)
@@ -454,7 +467,8 @@ def validate_index(
         start, plen = keys[i] >> 32, keys[i] & 63
         values += [start, start + (1 << (32 - plen)) - 1]
     try:
-        with maxminddb.open_database(db_path, maxminddb.MODE_MMAP_EXT) as reader:
+        source = _open(db_path)
+        try:
             for lang in index.languages:
                 render = index.renderer(lang)
                 for value in values:
@@ -466,10 +480,13 @@ def validate_index(
                         raise PreparedIndexError(
                             f"{index_path}: corrupt tables (lookup of {text} fails)"
                         ) from None
-                    if got != reference_body(reader, text, lang, codes):
+                    record, prefix_len = source.lookup(ipaddress.IPv4Address(value))
+                    if got != _body(text, record, prefix_len, lang, codes):
                         raise PreparedIndexError(
                             f"{index_path}: index and DB disagree on {text} ({lang})"
                         )
+        finally:
+            source.close()
     finally:
         index.close()
     return f"{len(values)} addresses x {len(index.languages)} languages identical"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 
-from . import __version__
+from .consts import VERSION as __version__
 
 # Header-safe (it is part of the ETag) and never a path trick such as "..".
 _RELEASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")

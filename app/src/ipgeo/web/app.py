@@ -8,9 +8,10 @@ from collections.abc import Mapping
 from flask import Flask, Response
 from werkzeug.routing import PathConverter
 
-from . import errors
-from .config import Settings
-from .db import DatabaseHolder
+from ..config import Settings
+from ..db import DatabaseHolder
+from . import api, client, handlers, health, metrics, openapi
+from .fastpath import PREFIX, LookupFastPath
 
 
 class AnythingConverter(PathConverter):
@@ -36,13 +37,11 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
     holder.get()  # open now, but a failure only makes /readyz say 503
     app.extensions["ipgeo"] = holder
 
-    errors.register(app)
-
-    from . import api, health, metrics, openapi, web
+    handlers.register(app)
 
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
-    app.register_blueprint(web.bp)
+    app.register_blueprint(client.bp)
     app.register_blueprint(openapi.bp)
     metrics.init_app(app)
     metrics.record_db(holder.db)
@@ -53,8 +52,6 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
     def served_by(response: Response) -> Response:
         response.headers["X-Served-By"] = node
         return response
-
-    from .fastpath import PREFIX, LookupFastPath
 
     (rule,) = (r.rule for r in app.url_map.iter_rules("api.ip_lookup"))
     assert rule.startswith(PREFIX)

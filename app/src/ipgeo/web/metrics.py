@@ -24,7 +24,7 @@ from prometheus_client import (
     values,
 )
 
-from .db import Database
+from ..db import Database
 from .state import holder
 
 bp = Blueprint("metrics", __name__)

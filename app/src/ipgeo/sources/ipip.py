@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import bisect
 import ipaddress
+import itertools
 import mmap
 import os
 from array import array
+from collections.abc import Iterator
 from typing import Any
 
-from . import formats
-from .db import DatabaseError, IPAddress, Record
+from ..consts import IPIP
+from ..errors import CheckError, DatabaseError
+from ..types import IPAddress, Progress, Record
 
 HEADER = 4
 OCTET_TABLE = 1024
@@ -48,11 +51,29 @@ def _uint32_be(raw: bytes, stride: int, count: int) -> array:
     return values
 
 
+def looks_like_ipip(head: bytes, file_size: int) -> bool:
+    """A 17monipdb file: big-endian index length, 256 uint32 first-octet starts, 8-byte records."""
+    if len(head) < RECORDS_START + RECORD:
+        return False
+    index_len = int.from_bytes(head[:HEADER], "big")
+    # The text starts at index_len - 1024, inside the file, after whole 8-byte records.
+    text_base = index_len - OCTET_TABLE
+    if not RECORDS_START + RECORD <= text_base <= file_size or (text_base - RECORDS_START) % RECORD:
+        return False
+    starts = [int.from_bytes(head[4 + 4 * i : 8 + 4 * i], "little") for i in range(256)]
+    return all(a <= b for a, b in itertools.pairwise(starts))
+
+
 class IPIPSource:
-    format = formats.IPIP
+    """An open 17monipdb file (see :class:`ipgeo.sources.Source`)."""
+
+    format = IPIP
     database_type = "ipip.net-17monipdb"
     languages = (LANG,)
     ip_version = 4
+    # The prepared index is built and checked for MaxMind DBs only: convert this format first.
+    indexable = False
+    lookup_errors: tuple[type[Exception], ...] = (ValueError,)
 
     def __init__(self, path: str) -> None:
         try:
@@ -61,7 +82,7 @@ class IPIPSource:
         except (OSError, ValueError) as exc:
             raise DatabaseError(f"{path}: cannot map: {exc}") from None
         size = len(self._mm)
-        if not formats.looks_like_ipip(self._mm[: RECORDS_START + RECORD], size):
+        if not looks_like_ipip(self._mm[: RECORDS_START + RECORD], size):
             self._mm.close()
             raise DatabaseError(f"{path}: not a 17monipdb file")
         index_len = int.from_bytes(self._mm[:HEADER], "big")
@@ -75,6 +96,25 @@ class IPIPSource:
         ]
         # The format has no build date; the file's mtime is the closest thing.
         self.build_epoch = int(os.stat(path).st_mtime)
+
+    @staticmethod
+    def sniff(head: bytes, tail: bytes, size: int) -> bool:
+        return looks_like_ipip(head, size)
+
+    @classmethod
+    def check(cls, path: str, size: int, progress: Progress) -> str:
+        try:
+            src = cls(path)
+        except DatabaseError as exc:
+            raise CheckError(str(exc)) from None
+        try:
+            return src.verify()
+        finally:
+            src.close()
+
+    @staticmethod
+    def explain(head: bytes) -> str | None:
+        return None
 
     def entry(self, index: int) -> tuple[int, int, list[str]]:
         """First IP, last IP and text fields of record ``index``."""
@@ -98,6 +138,40 @@ class IPIPSource:
         prefix = largest_block(value, first, last)
         return to_record(parts), prefix
 
+    def iterate(self) -> Iterator[tuple[int, int, int, Record]]:
+        for index in range(self.count):
+            first, last, parts = self.entry(index)
+            record = to_record(parts)
+            if record is not None:
+                yield first, last, index, record
+
+    def verify(self) -> str:
+        """Structural check of the open file; raises ``CheckError``."""
+        size = len(self._mm)
+        if self.count == 0:
+            raise CheckError("corrupt 17monipdb: no records")
+        ends = self._ends
+        for i in range(1, self.count):
+            if ends[i] <= ends[i - 1]:
+                raise CheckError(f"corrupt 17monipdb: record {i} is out of order")
+        if ends[-1] != 0xFFFFFFFF:
+            raise CheckError(
+                f"truncated 17monipdb: records end at {ipaddress.IPv4Address(ends[-1])}"
+            )
+        for octet, start in enumerate(self.octet_starts):
+            if start > bisect.bisect_left(ends, octet << 24):
+                raise CheckError(f"corrupt 17monipdb: first-octet index for {octet} is wrong")
+        for i in range(self.count):
+            pos = RECORDS_START + i * RECORD
+            offset = int.from_bytes(self._mm[pos + 4 : pos + 7], "little")
+            if self._text_base + offset + self._mm[pos + 7] > size:
+                raise CheckError(f"truncated 17monipdb: text of record {i} is past the end")
+            try:
+                self.entry(i)
+            except UnicodeDecodeError:
+                raise CheckError(f"corrupt 17monipdb: text of record {i} is not UTF-8") from None
+        return f"ipip.net 17monipdb ({self.count} ranges)"
+
     def close(self) -> None:
         self._mm.close()
 
@@ -114,40 +188,3 @@ def to_record(parts: list[str]) -> Record | None:
     if city and city != province:
         record["city"] = {"names": {LANG: city}}
     return record
-
-
-def check_ipip(path: str) -> str:
-    """Structural check of a 17monipdb file; raises ``CheckError``."""
-    from .checkdb import CheckError
-
-    try:
-        src = IPIPSource(path)
-    except DatabaseError as exc:
-        raise CheckError(str(exc)) from None
-    try:
-        size = len(src._mm)
-        if src.count == 0:
-            raise CheckError("corrupt 17monipdb: no records")
-        ends = src._ends
-        for i in range(1, src.count):
-            if ends[i] <= ends[i - 1]:
-                raise CheckError(f"corrupt 17monipdb: record {i} is out of order")
-        if ends[-1] != 0xFFFFFFFF:
-            raise CheckError(
-                f"truncated 17monipdb: records end at {ipaddress.IPv4Address(ends[-1])}"
-            )
-        for octet, start in enumerate(src.octet_starts):
-            if start > bisect.bisect_left(ends, octet << 24):
-                raise CheckError(f"corrupt 17monipdb: first-octet index for {octet} is wrong")
-        for i in range(src.count):
-            pos = RECORDS_START + i * RECORD
-            offset = int.from_bytes(src._mm[pos + 4 : pos + 7], "little")
-            if src._text_base + offset + src._mm[pos + 7] > size:
-                raise CheckError(f"truncated 17monipdb: text of record {i} is past the end")
-            try:
-                src.entry(i)
-            except UnicodeDecodeError:
-                raise CheckError(f"corrupt 17monipdb: text of record {i} is not UTF-8") from None
-        return f"ipip.net 17monipdb ({src.count} ranges)"
-    finally:
-        src.close()

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import orjson
 from flask import Blueprint, Response, render_template, request
 
-from .clientip import client_address
-from .errors import APIError
-from .jsonutil import json_response
-from .lookup import lookup, parse_ip, resolve_fields, resolve_lang, select, shape
+from ..clientip import client_address
+from ..errors import APIError
+from ..render import resolve_fields, select
+from .handlers import json_response
 from .metrics import FOUND, NOT_FOUND
 from .state import require_db, settings
 
@@ -32,10 +33,9 @@ def _self_result() -> dict[str, Any]:
     if ip is None:
         raise APIError(400, "unknown_client", "the client address is not known")
     db = require_db()
-    lang = resolve_lang(db, request.args.get("lang"))
-    record, network = lookup(db, ip)
-    (FOUND if record is not None else NOT_FOUND).inc()
-    return shape(str(ip), network, record, lang, db.codes)
+    result = db.result(ip, db.resolve_lang(request.args.get("lang")))
+    (FOUND if result["network"] is not None else NOT_FOUND).inc()
+    return result
 
 
 def _private(resp: Response) -> Response:
@@ -93,12 +93,14 @@ def _html_page() -> Response:
     try:
         if query:
             db = require_db()
-            ip = parse_ip(query)
-            record, network = lookup(db, ip)
-            if record is None:
-                raise APIError(404, "not_found", f"{ip} is not in the database")
-            lang = resolve_lang(db, request.args.get("lang"))
-            result = shape(str(ip), network, record, lang, db.codes)
+            # A bad address or one the DB lacks is reported before a bad language.
+            try:
+                lang, bad_lang = db.resolve_lang(request.args.get("lang")), None
+            except APIError as exc:
+                lang, bad_lang = db.default_lang, exc
+            result = orjson.loads(db.answer(query, lang, None))
+            if bad_lang is not None:
+                raise bad_lang
         else:
             result = _self_result()
     except APIError as exc:

@@ -6,9 +6,9 @@ from typing import Any
 
 from flask import Blueprint, Response
 
-from . import __version__
-from .jsonutil import json_response
-from .lookup import FIELDS
+from ..consts import FIELDS
+from ..consts import VERSION as __version__
+from .handlers import json_response
 
 bp = Blueprint("openapi", __name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from .errors import error_body
-from .jsonutil import json_response
+from ..errors import error_body
+from .handlers import json_response
 from .state import holder, settings
 
 bp = Blueprint("health", __name__)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import current_app
 
-from .config import Settings
-from .db import Database, DatabaseHolder
-from .errors import APIError
+from ..config import Settings
+from ..db import Database, DatabaseHolder
+from ..errors import APIError
 
 
 def settings() -> Settings:

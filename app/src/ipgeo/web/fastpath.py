@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ..db import DatabaseHolder
+from ..jsonutil import JSON_MIMETYPE
 from . import api, metrics
-from .db import DatabaseHolder
-from .jsonutil import JSON_MIMETYPE
 
 PREFIX = "/v1/ip/"
 
@@ -51,9 +51,9 @@ class LookupFastPath:
     def _answer(self, ip: str, start_response: Callable[..., Any]) -> list[bytes] | None:
         start = time.perf_counter()
         db = self.holder.db  # not loaded: Flask answers (and retries the open)
-        if db is None or db.default_lang is None:
+        if db is None:
             return None
-        render = db.renderers.get(db.default_lang)
+        render = db.default_renderer  # the prepared answers of Database.answer()
         if render is None:
             return None
         try:

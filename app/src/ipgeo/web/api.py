@@ -9,10 +9,10 @@ from typing import Any
 import orjson
 from flask import Blueprint, Response, request
 
-from .db import Database
-from .errors import APIError, error_body
-from .jsonutil import JSON_MIMETYPE, dumps
-from .lookup import lookup, parse_ip, resolve_fields, resolve_lang, select, shape
+from ..db import Database
+from ..errors import APIError, NotFoundError, error_body
+from ..jsonutil import JSON_MIMETYPE, dumps
+from ..render import parse_ip, resolve_fields
 from .metrics import FOUND, INVALID, NOT_FOUND
 from .state import holder, require_db, settings
 
@@ -59,36 +59,20 @@ def ip_lookup(ip: str) -> Response:
     # If-None-Match parsed only when present.
     environ = request.environ
     if environ.get("QUERY_STRING"):
-        lang = resolve_lang(db, request.args.get("lang"))
+        lang = db.resolve_lang(request.args.get("lang"))
         fields = resolve_fields(request.args.get("fields"))
     else:
         lang, fields = db.default_lang, None
     etag, headers = cache_headers(db, settings().release, lang, fields)
     if "HTTP_IF_NONE_MATCH" in environ and request.if_none_match.contains_weak(etag):
         return Response(status=304, headers=headers)
-    return Response(_lookup_body(db, ip, lang, fields), mimetype=JSON_MIMETYPE, headers=headers)
-
-
-def _lookup_body(db: Database, ip: str, lang: str | None, fields: tuple[str, ...] | None) -> bytes:
-    render = db.renderers.get(lang) if fields is None and lang else None
-    if render is not None:
-        try:
-            body = render(ip)
-        except OSError:
-            pass  # not dotted-quad IPv4: the general path below decides
-        else:
-            if body is None:
-                NOT_FOUND.inc()
-                raise APIError(404, "not_found", f"{ip} is not in the database")
-            FOUND.inc()
-            return body
-    addr = parse_ip(ip)
-    record, network = lookup(db, addr)
-    if record is None:
+    try:
+        body = db.answer(ip, lang, fields)
+    except NotFoundError:
         NOT_FOUND.inc()
-        raise APIError(404, "not_found", f"{addr} is not in the database")
+        raise
     FOUND.inc()
-    return dumps(select(shape(str(addr), network, record, lang, db.codes), fields))
+    return Response(body, mimetype=JSON_MIMETYPE, headers=headers)
 
 
 class _Batch:
@@ -98,7 +82,7 @@ class _Batch:
         self.db = db
         self.lang = lang
         self.fields = fields
-        self.render = db.renderers.get(lang) if fields is None and lang else None
+        self.render = db.renderer(lang, fields)
         self.found = self.not_found = self.invalid = 0
 
     def answer(self, items: list[Any]) -> list[bytes]:
@@ -116,7 +100,7 @@ class _Batch:
                 append(slow(item))
                 continue
             if body is None:
-                append(self.not_found_item(item, item))
+                append(self.not_found_item(item, NotFoundError(item)))
             else:
                 append(body)
         self.found += len(items) - self.not_found - self.invalid
@@ -127,21 +111,20 @@ class _Batch:
             self.invalid += 1
             return dumps({"ip": item, **error_body("invalid_ip", "not a string")})
         try:
-            addr = parse_ip(item)
+            # The index was tried already (or does not answer these parameters).
+            body = self.db.decode(item, self.lang, self.fields)
+        except NotFoundError as exc:
+            return self.not_found_item(item, exc)
         except APIError as exc:
             self.invalid += 1
             return dumps({"ip": item, **error_body(exc.code, exc.message)})
-        record, network = lookup(self.db, addr)
-        if record is None:
-            return self.not_found_item(item, str(addr))
         if self.render is None:
             self.found += 1
-        body = shape(str(addr), network, record, self.lang, self.db.codes)
-        return dumps(select(body, self.fields))
+        return body
 
-    def not_found_item(self, item: str, addr: str) -> bytes:
+    def not_found_item(self, item: str, exc: NotFoundError) -> bytes:
         self.not_found += 1
-        return dumps({"ip": item, **error_body("not_found", f"{addr} is not in the database")})
+        return dumps({"ip": item, **error_body(exc.code, exc.message)})
 
     def count(self) -> None:
         for child, n in ((FOUND, self.found), (NOT_FOUND, self.not_found), (INVALID, self.invalid)):
@@ -164,7 +147,7 @@ def batch() -> Response:
     if len(ips) > limit:
         raise APIError(413, "too_many_ips", f"{len(ips)} IPs in one batch; the limit is {limit}")
     db = require_db()
-    lang = resolve_lang(db, request.args.get("lang"))
+    lang = db.resolve_lang(request.args.get("lang"))
     fields = resolve_fields(request.args.get("fields"))
     answers = _Batch(db, lang, fields)
     # Items are rendered to bytes one by one so prepared answers need no re-encoding.

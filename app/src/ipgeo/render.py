@@ -1,4 +1,8 @@
-"""Turning a DB record into the API's JSON shape, and validating lookup parameters."""
+"""Turning a DB record into the API's JSON shape, and validating lookup parameters.
+
+Pure functions over records: the prepared index renders its answers with :func:`shape` too,
+so it imports this module and not the database.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from .codes import CodeBook
-from .db import Database, IPAddress, Record
+from .consts import FIELDS
 from .errors import APIError
-
-FIELDS = ("ip", "network", "country", "region", "city", "location")
+from .types import IPAddress, Record
 
 
 def canonical(ip: IPAddress) -> IPAddress:
@@ -33,11 +36,11 @@ def parse_ip(text: str) -> IPAddress:
     return canonical(ip)
 
 
-def resolve_lang(db: Database, lang: str | None) -> str | None:
+def resolve_lang(languages: tuple[str, ...], default: str | None, lang: str | None) -> str | None:
     if lang is None or lang == "":
-        return db.default_lang
-    if lang not in db.languages:
-        supported = ", ".join(db.languages)
+        return default
+    if lang not in languages:
+        supported = ", ".join(languages)
         raise APIError(
             400, "unsupported_lang", f"language {lang[:40]!r} not in this DB ({supported})"
         )
@@ -107,12 +110,3 @@ def select(body: dict[str, Any], fields: tuple[str, ...] | None) -> dict[str, An
     if fields is None:
         return body
     return {f: body[f] for f in fields}
-
-
-def lookup(db: Database, ip: IPAddress) -> tuple[Record | None, str | None]:
-    """The record and the CIDR of the DB entry that answered."""
-    record, prefix_len = db.source.lookup(ip)
-    if record is None:
-        return None, None
-    network = ipaddress.ip_network((ip, prefix_len), strict=False)
-    return record, str(network)
