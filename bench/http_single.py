@@ -92,7 +92,7 @@ def row(m: dict[str, Any]) -> Row:
             ),
         ),
         goal=GOAL_RATIO * rate["constant"],
-        goal_text=f">= {GOAL_RATIO}",
+        goal_text=f">= {GOAL_RATIO}x constant",
         met=ratio >= GOAL_RATIO and sum(errors.values()) == 0,
         ratio_text=f"{ratio:.2f} (via the Flask view: {m['flask_ratio']:.2f})",
         load=(

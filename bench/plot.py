@@ -56,7 +56,9 @@ def _panel(ax: Axes, row: Row) -> None:
         if b.errors:
             text += f"   {b.errors:,} errors"
         labels.append(text)
-    ax.bar_label(drawn, labels, padding=4, fontsize=8)
+    # On white, so that a label stays legible where it crosses the goal line.
+    box = {"facecolor": "white", "edgecolor": "none", "pad": 1}
+    ax.bar_label(drawn, labels, padding=4, fontsize=8, bbox=box)
     values = [b.value for b in bars] + ([row.goal] if row.goal is not None else [])
     if row.log_scale:
         # Decades apart (a quoted figure against ours): a linear axis would hide ours.
