@@ -115,6 +115,8 @@ def child_exit(server: Any, worker: Any) -> None:
     """Drop a dead worker's live gauges so they stop being reported."""
     if not _multiproc_dir():
         return
+    # Here, not at the top: prometheus_client picks its multiprocess mode when first
+    # imported, and the master imports this module before raw_env is applied.
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
