@@ -193,14 +193,18 @@ def wrk(url: str, paths: list[str], seconds: int) -> WrkRun:
         "math.randomseed(7)\n"
         "request = function() return wrk.format(nil, paths[math.random(#paths)]) end\n"
     )
-    cpus = ",".join(map(str, sorted(CLIENT_CPUS)))
     cmd = [
-        "taskset", "-c", cpus, "wrk", f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}",
-        f"-d{seconds}s", "--latency", "-s", str(script), url,
+        "wrk", f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}", f"-d{seconds}s", "--latency",
+        "-s", str(script), url,
     ]  # fmt: skip
     try:
         out = subprocess.run(
-            cmd, capture_output=True, text=True, check=True, timeout=seconds + 30
+            cmd,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=seconds + 30,
+            preexec_fn=lambda: os.sched_setaffinity(0, CLIENT_CPUS),
         ).stdout
     finally:
         script.unlink()

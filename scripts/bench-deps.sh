@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what `make bench` needs beyond the controller's packages: wrk (the HTTP client) and
-# nginx (row 2 goes through it, as on a real fleet). nginx must not start as a host daemon:
-# the benchmark runs its own instances on loopback ports.
+# Installs the Debian packages `make bench` needs beyond the controller's: wrk (the HTTP client)
+# and nginx (row 2 goes through it, as on a real fleet). nginx must not start as a host daemon:
+# the benchmark runs its own instances on loopback ports. (matplotlib, for the figure, comes
+# from requirements/bench.txt into the venv.)
 set -euo pipefail
 need=()
 command -v wrk >/dev/null || need+=(wrk)
