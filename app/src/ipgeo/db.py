@@ -1,7 +1,9 @@
-"""Opening a database file and answering lookups from it.
+"""The opened database and the one lookup path: :meth:`Database.answer`.
 
-A worker opens the file once after gunicorn forks it. MMDB files are memory-mapped by the
-``maxminddb`` C extension, so every worker shares the page cache instead of holding a copy.
+A worker opens the file once after gunicorn forks it, through :mod:`ipgeo.sources` (which
+picks the reader by the file's bytes), with the prepared index and the code dictionary that
+go with it. The API (single and batch), the root page, the CLI and the WSGI fast path all
+answer through a :class:`Database`; none of this needs Flask.
 """
 
 from __future__ import annotations
