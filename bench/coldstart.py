@@ -44,7 +44,7 @@ def row(m: dict[str, Any]) -> Row:
         name="5. cold start of a worker to first answer",
         unit="s",
         bars=(
-            Bar("seed approach", ISSUE_BASELINE_S, role="baseline", measured=False),
+            Bar.from_issue("seed approach", ISSUE_BASELINE_S),
             Bar("ipgeo worker", m["worker"]),
             Bar("ipgeo from a bare interpreter", m["fresh"], role="peer"),
         ),

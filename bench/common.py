@@ -113,6 +113,11 @@ class Bar:
     p99_ms: float | None = None
     errors: int | None = None  # failed requests and timeouts, where there are requests
 
+    @classmethod
+    def from_issue(cls, label: str, value: float) -> Bar:
+        """A baseline that cannot be run here, quoted from the issue that set the goal."""
+        return cls(label, value, role="baseline", measured=False)
+
 
 @dataclass(frozen=True)
 class Row:

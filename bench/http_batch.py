@@ -52,7 +52,7 @@ def row(m: dict[str, Any]) -> Row:
         name=f"3. HTTP batch {BATCH}/request, 1 sync worker",
         unit="IPs/s",
         bars=(
-            Bar("baseline pipeline", ISSUE_BASELINE, role="baseline", measured=False),
+            Bar.from_issue("baseline pipeline", ISSUE_BASELINE),
             Bar("ipgeo /v1/batch", m["rate"], p99_ms=m["p99_ms"], errors=m["errors"]),
         ),
         goal=GOAL,

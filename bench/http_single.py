@@ -20,8 +20,13 @@ from .servers import Gunicorn, Nginx
 
 GOAL_RATIO = 0.95
 RUN_SECONDS = 3
-# The three endpoints measured, in the order each round runs them.
-KINDS = ("constant", "lookup", "flask")
+# The three endpoints measured, in the order each round runs them: label and role.
+LABELS = {
+    "constant": ("constant JSON (/healthz)", "baseline"),
+    "lookup": ("ipgeo lookup (fast path)", "ipgeo"),
+    "flask": ("ipgeo lookup via the Flask view", "peer"),
+}
+KINDS = tuple(LABELS)
 
 
 def measure(env: dict[str, str], ips: list[str], rounds: int) -> dict[str, Any]:
@@ -69,27 +74,9 @@ def row(m: dict[str, Any]) -> Row:
     return Row(
         name=f"2. HTTP single lookup vs constant ({m['via']})",
         unit="req/s",
-        bars=(
-            Bar(
-                "constant JSON (/healthz)",
-                rate["constant"],
-                role="baseline",
-                p99_ms=p99["constant"],
-                errors=errors["constant"],
-            ),
-            Bar(
-                "ipgeo lookup (fast path)",
-                rate["lookup"],
-                p99_ms=p99["lookup"],
-                errors=errors["lookup"],
-            ),
-            Bar(
-                "ipgeo lookup via the Flask view",
-                rate["flask"],
-                role="peer",
-                p99_ms=p99["flask"],
-                errors=errors["flask"],
-            ),
+        bars=tuple(
+            Bar(label, rate[kind], role=role, p99_ms=p99[kind], errors=errors[kind])
+            for kind, (label, role) in LABELS.items()
         ),
         goal=GOAL_RATIO * rate["constant"],
         goal_text=f">= {GOAL_RATIO}x constant",

@@ -58,7 +58,7 @@ def row(m: dict[str, Any]) -> Row:
         name=f"4. PSS master + {WORKERS} workers, {'+'.join(LANGS)}",
         unit="MB",
         bars=(
-            Bar("seed approach", ISSUE_BASELINE_MB, role="baseline", measured=False),
+            Bar.from_issue("seed approach", ISSUE_BASELINE_MB),
             Bar("ipgeo", m["pss_mb"], errors=m["errors"]),
         ),
         goal=GOAL_MB,

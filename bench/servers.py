@@ -16,7 +16,24 @@ from .common import CLIENT_CPUS, free_port
 from .ipgeo_api import GUNICORN_CONF, WSGI_APP
 
 
-class Gunicorn:
+class _Server:
+    """A server process with its scratch directory; ``stop`` asks it with ``stop_signal``."""
+
+    proc: subprocess.Popen[bytes]
+    tmp: str
+    stop_signal = signal.SIGTERM
+
+    def stop(self) -> None:
+        self.proc.send_signal(self.stop_signal)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class Gunicorn(_Server):
     """``workers`` sync workers on a loopback port, ready (``/readyz``) when constructed."""
 
     def __init__(self, workers: int, env: dict[str, str], cpus: set[int] | None = None) -> None:
@@ -53,18 +70,11 @@ class Gunicorn:
         kids = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
         return [self.proc.pid, *map(int, kids)]
 
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
-
-class Nginx:
+class Nginx(_Server):
     """One nginx worker proxying to ``upstream_port`` on loopback, never a host daemon."""
+
+    stop_signal = signal.SIGQUIT  # graceful shutdown
 
     def __init__(self, upstream_port: int) -> None:
         self.port = free_port()
@@ -93,12 +103,3 @@ http {{
         )
         self.url = f"http://127.0.0.1:{self.port}"
         time.sleep(0.5)
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGQUIT)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        shutil.rmtree(self.tmp, ignore_errors=True)
