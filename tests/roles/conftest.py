@@ -1,23 +1,9 @@
-"""Helpers for the roles' tests: load a role's program from its files/ directory."""
+"""Fixtures of tests/roles (helpers to import are in roleprograms.py and contracts.py: a
+conftest module is not importable by name when several test directories have one)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
-
-ROLES = Path(__file__).resolve().parents[2] / "roles"
-
-
-def load_program(role: str, name: str):
-    path = ROLES / role / "files" / name
-    spec = importlib.util.spec_from_file_location(f"{role}_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import load_program
+from roleprograms import load_program
 
 gate = load_program("ipgeo_service", "health_gate.py")
 

@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from conftest import load_program
+from roleprograms import load_program
 
 reload = load_program("nginx_lb", "nginx_reload.py")
 
