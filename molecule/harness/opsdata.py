@@ -139,6 +139,17 @@ def make_dbs(src: Path, out: Path, epoch_delta: int = 86400) -> dict[str, dict[s
 _IGNORE = shutil.ignore_patterns("build", "*.egg-info", "__pycache__", ".pytest_cache")
 
 
+# Where the package's version string is assigned: (module, name).
+_VERSION_DEFS = (("consts.py", "VERSION"), ("__init__.py", "__version__"))
+
+
+def _replace_once(path: Path, pattern: str, repl: str) -> None:
+    text, n = re.subn(pattern, repl, path.read_text())
+    if n != 1:
+        raise DataError(f"{path}: expected one match of {pattern}, found {n}")
+    path.write_text(text)
+
+
 def make_release(app: Path, out: Path, version: str, broken: bool = False) -> dict[str, str]:
     """Copy the app's source tree to ``out`` with ``version``; ``broken``: WSGI import raises."""
     if not re.fullmatch(r"[0-9]+(\.[0-9]+)*(\.post[0-9]+)?", version):
@@ -146,19 +157,16 @@ def make_release(app: Path, out: Path, version: str, broken: bool = False) -> di
     if out.exists():
         shutil.rmtree(out)
     shutil.copytree(app, out, ignore=_IGNORE)
-    edits = [
-        (out / "pyproject.toml", r'(?m)^version = "[^"]*"$', f'version = "{version}"'),
-        (
-            out / "src/ipgeo/__init__.py",
-            r'(?m)^__version__ = "[^"]*"$',
-            f'__version__ = "{version}"',
-        ),
-    ]
-    for path, pattern, repl in edits:
-        text, n = re.subn(pattern, repl, path.read_text())
-        if n != 1:
-            raise DataError(f"{path}: expected one match of {pattern}, found {n}")
-        path.write_text(text)
+    _replace_once(out / "pyproject.toml", r'(?m)^version = "[^"]*"$', f'version = "{version}"')
+    # The package's version string: in the constants module, or in __init__.py in older trees.
+    for module, name in _VERSION_DEFS:
+        path = out / "src/ipgeo" / module
+        pattern = rf'(?m)^{name} = "[^"]*"$'
+        if path.is_file() and re.search(pattern, path.read_text()):
+            _replace_once(path, pattern, f'{name} = "{version}"')
+            break
+    else:
+        raise DataError(f"{out}: no version string in src/ipgeo ({_VERSION_DEFS})")
     if broken:
         wsgi = out / "src/ipgeo/wsgi.py"
         broken_line = 'raise RuntimeError("ops test: this release is broken on purpose")'
