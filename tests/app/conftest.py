@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from ipgeo import create_app
+from netutil import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 DB_PATH = REPO / "files" / "GeoLite2-City.mmdb"
@@ -49,13 +49,6 @@ def client(app):
 @pytest.fixture
 def node() -> str:
     return NODE
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (for test servers)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get_url(url: str) -> tuple[int, bytes]:

@@ -13,11 +13,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import free_port, get_url
+from conftest import get_url
 from ipgeo import dbhash, gunicorn_hooks
 from ipgeo.db import open_database
 from ipgeo.mmdb_writer import write_mmdb
 from ipgeo.prepared import build_index
+from netutil import free_port
 
 
 def _write_db(path: Path, city: str) -> str:

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import free_port
+from netutil import free_port
 
 SLOW_SECONDS = 10.0
 

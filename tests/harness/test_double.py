@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,14 +15,9 @@ from alibabacloud_slb20140515 import models as slb_models
 from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
 from alibabacloud_tea_openapi.utils_models import OpenApiRequest, Params
 from darabonba.runtime import RuntimeOptions
+from netutil import free_port
 from slb_testlib import AK_ID, AK_SECRET, LB_ID, MARKER, REGION, base_config
 from test_signature import sdk_client
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def add(client, servers: list[dict], lb_id: str = LB_ID, region: str = REGION) -> dict:
@@ -126,7 +120,7 @@ def test_health_status_reports_real_probes(start_double, http_backends):
     (up,) = http_backends(1)
     double = start_double(
         base_config(
-            {"i-up": f"127.0.0.1:{up}", "i-down": f"127.0.0.1:{closed_port()}"},
+            {"i-up": f"127.0.0.1:{up}", "i-down": f"127.0.0.1:{free_port()}"},
             [
                 {"ServerId": "i-up", "Weight": 100, "Description": MARKER},
                 {"ServerId": "i-down", "Weight": 100, "Description": MARKER},

@@ -4,20 +4,21 @@ loader's message inside the role's fail_msg."""
 
 from __future__ import annotations
 
-import os
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import yaml
+from slb_testlib import run_playbook
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 CODES = REPO / "tests/app/data/adcodes.tsv"
 
 
-def preflight(tmp_path: Path, codes_file: str) -> subprocess.CompletedProcess:
+def preflight(tmp_path: Path, codes_file: str) -> tuple[subprocess.CompletedProcess, str]:
+    """Run the entry point; return the process and the play's output (ansible.posix.json)."""
     play = [
         {
             "name": "Preflight",
@@ -37,24 +38,8 @@ def preflight(tmp_path: Path, codes_file: str) -> subprocess.CompletedProcess:
             ],
         }
     ]
-    (tmp_path / "play.yml").write_text(yaml.safe_dump(play, sort_keys=False))
-    env = {
-        **os.environ,
-        "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_LOCAL_TEMP": str(tmp_path / "tmp"),
-        "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
-        "ANSIBLE_RETRY_FILES_ENABLED": "False",
-    }
-    return subprocess.run(
-        [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", "play.yml"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    proc, output = run_playbook(tmp_path, play)
+    return proc, json.dumps(output, ensure_ascii=False)
 
 
 @pytest.fixture(scope="module")
@@ -64,26 +49,26 @@ def ipgeo():
 
 
 def test_a_good_dictionary_passes(tmp_path, ipgeo):
-    proc = preflight(tmp_path, str(CODES))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "failed=0" in proc.stdout
+    proc, out = preflight(tmp_path, str(CODES))
+    assert proc.returncode == 0, out + proc.stderr
+    assert '"failures": 0' in out
 
 
 def test_a_malformed_dictionary_stops_the_play_with_the_loaders_message(tmp_path, ipgeo):
     bad = tmp_path / "bad.tsv"
     bad.write_text("CN\t江苏省\t\n")  # three columns, not four
-    proc = preflight(tmp_path, str(bad))
+    proc, out = preflight(tmp_path, str(bad))
     assert proc.returncode != 0
-    assert f"ipgeo_db_codes_file: {bad}:1" in proc.stdout
-    assert "Fix the file (UTF-8, four tab-separated columns" in proc.stdout
+    assert f"ipgeo_db_codes_file: {bad}:1" in out
+    assert "Fix the file (UTF-8, four tab-separated columns" in out
 
 
 def test_a_missing_dictionary_stops_the_play(tmp_path, ipgeo):
     missing = tmp_path / "none.tsv"
-    proc = preflight(tmp_path, str(missing))
+    proc, out = preflight(tmp_path, str(missing))
     assert proc.returncode != 0
-    assert f"ipgeo_db_codes_file: {missing}" in proc.stdout
-    assert "Fix the file" in proc.stdout
+    assert f"ipgeo_db_codes_file: {missing}" in out
+    assert "Fix the file" in out
 
 
 def test_the_check_is_the_apps_cli(tmp_path, ipgeo):

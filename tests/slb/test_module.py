@@ -6,8 +6,8 @@ import importlib.util
 import os
 
 import pytest
+from netutil import free_port
 from slb_testlib import AK_SECRET, LB_ID, LIBRARY, MARKER, base_config, module_args, run_module
-from test_double import closed_port
 
 
 def managed(server_id: str, weight: int = 100) -> dict:
@@ -233,7 +233,7 @@ def test_present_can_wait_for_all_managed_servers_to_be_normal(
 
 
 def test_waiting_for_normal_times_out_on_a_dead_server(start_double, tmp_path):
-    double = start_double(base_config({"i-a": f"127.0.0.1:{closed_port()}"}, [managed("i-a", 0)]))
+    double = start_double(base_config({"i-a": f"127.0.0.1:{free_port()}"}, [managed("i-a", 0)]))
     args = module_args(
         double,
         state="weight",

@@ -8,8 +8,8 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from netutil import free_port
 from slb_testlib import AK_ID, AK_SECRET, LB_ID, MARKER, REGION, base_config, run_playbook
-from test_double import closed_port
 
 SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/bin")
 FOREIGN = {"ServerId": "i-foreign", "Weight": 7, "Description": "added-by-hand"}
@@ -182,7 +182,7 @@ def test_drain_then_undrain_the_current_host(app_double, tmp_path):
 def test_undrain_fails_when_the_node_never_becomes_normal(start_double, tmp_path):
     double = start_double(
         base_config(
-            {"i-app1": f"127.0.0.1:{closed_port()}"},
+            {"i-app1": f"127.0.0.1:{free_port()}"},
             [{"ServerId": "i-app1", "Weight": 0, "Description": MARKER}],
         )
     )
