@@ -20,12 +20,14 @@ help: ## List the targets
 host: ## Install host packages (docker.io, debootstrap, python3-venv) and start dockerd
 	@scripts/host-deps.sh
 
+# requirements/bench.txt (matplotlib): the bench draws with it, and tests/bench checks the drawing.
 venv: $(VENV)/.stamp ## Create the controller's venv (Ansible, Molecule, linters, the app for tests)
-$(VENV)/.stamp: requirements/controller.txt $(wildcard requirements/slb.txt) app/pyproject.toml | host
+$(VENV)/.stamp: requirements/controller.txt $(wildcard requirements/slb.txt) requirements/bench.txt app/pyproject.toml | host
 	python3 -m venv $(VENV)
 	$(BIN)/pip install -q -r requirements/controller.txt 2>&1 | { grep -v '^WARNING: Location' || true; }
 	if [ -f requirements/slb.txt ]; then $(BIN)/pip install -q -r requirements/slb.txt 2>&1 | { grep -v '^WARNING: Location' || true; }; fi
 	$(BIN)/pip install -q -e './app[test]' 2>&1 | { grep -v '^WARNING: Location' || true; }
+	$(BIN)/pip install -q -r requirements/bench.txt 2>&1 | { grep -v '^WARNING: Location' || true; }
 	touch $@
 
 db: files/GeoLite2-City.mmdb ## Fetch the GeoLite2-City database (checked by SHA-256)
@@ -72,4 +74,4 @@ test: lint unit molecule ## Everything CI runs
 
 bench: venv db ## Benchmarks: prints one table, writes bench/out/results.md and bench/out/bench.png
 	@scripts/bench-deps.sh
-	python bench/run.py
+	python -m bench
