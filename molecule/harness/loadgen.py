@@ -1,7 +1,8 @@
 """A bounded load generator for the ops scenario (stdlib only, runs on the controller).
 
-Sends GET requests to a URL on the loopback (127.0.0.1, ::1 or localhost only) at a fixed rate,
-one new TCP connection per request (``Connection: close``), cycling through ``--paths``. It stops
+Sends GET requests to a URL on the loopback (127.0.0.1, ::1 or localhost), or to an address inside
+a network given with ``--allow-net`` (a scenario's own Docker network), at a fixed rate, one new
+TCP connection per request (``Connection: close``), cycling through ``--paths``. It stops
 by itself after ``--total`` requests or ``--time-limit`` seconds, whichever comes first, or
 earlier when ``--stop-file`` appears, then waits for the requests in flight (each is bounded by
 ``--timeout``). Every request is recorded as one JSON line in ``--out``::
@@ -19,6 +20,7 @@ Usage::
 
     python3 loadgen.py --url http://127.0.0.1:18081 --rate 200 --total 60000 --time-limit 300 \\
         --out load.jsonl [--stop-file STOP] [--paths /v1/ip/8.8.8.8,/v1/ip/114.114.114.114]
+    python3 loadgen.py --url http://172.29.40.100 --allow-net 172.29.40.0/24 --timeout 3 ...
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import json
 import os
 import resource
@@ -36,6 +39,8 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+# The widest network --allow-net accepts: a scenario's own Docker network, not a whole range.
+MIN_PREFIX = 16
 DEFAULT_PATHS = ("/v1/ip/8.8.8.8", "/v1/ip/114.114.114.114", "/v1/ip/2001:4860:4860::8888")
 
 
@@ -50,15 +55,52 @@ class Config:
     timeout: float = 10.0
     stop_file: str | None = None
     max_in_flight: int = 2000
+    allow_net: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        parts = urlsplit(self.url)
-        if parts.scheme != "http" or parts.hostname not in LOOPBACK:
-            raise ValueError(f"--url must be http:// on the loopback (127.0.0.1), got {self.url!r}")
+        check_target(self.url, self.allow_net)
         if self.rate <= 0 or self.total <= 0 or self.time_limit <= 0 or self.timeout <= 0:
             raise ValueError("--rate, --total, --time-limit and --timeout must be positive")
         if not self.paths or not all(p.startswith("/") for p in self.paths):
             raise ValueError(f"--paths must be absolute paths, got {self.paths!r}")
+
+
+def allowed_networks(nets: tuple[str, ...]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """The networks of ``--allow-net``: private ones of at least /16 (IPv4) or /48 (IPv6) only."""
+    out = []
+    for text in nets:
+        try:
+            net = ipaddress.ip_network(text, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"--allow-net {text!r} is not a network address: {exc}") from None
+        widest = MIN_PREFIX if net.version == 4 else 48
+        if not net.is_private or net.is_loopback or net.prefixlen < widest:
+            raise ValueError(
+                f"--allow-net {text!r}: only a private network of /{widest} or narrower "
+                "(the scenario's own Docker network)"
+            )
+        out.append(net)
+    return out
+
+
+def check_target(url: str, allow_net: tuple[str, ...] = ()) -> None:
+    """Raise ValueError unless ``url`` is http:// on the loopback or inside an allowed network.
+
+    Host names other than localhost are refused: what they resolve to is not checked.
+    """
+    parts = urlsplit(url)
+    nets = allowed_networks(allow_net)
+    host = parts.hostname or ""
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        addr = None
+    if parts.scheme == "http" and (
+        host in LOOPBACK or (addr is not None and any(addr in net for net in nets))
+    ):
+        return
+    where = " or in " + ", ".join(allow_net) if allow_net else " (127.0.0.1)"
+    raise ValueError(f"--url must be http:// on the loopback{where}, got {url!r}")
 
 
 def parse_response(raw: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -196,7 +238,7 @@ def _raise_fd_limit() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--url", required=True, help="http://127.0.0.1:PORT (loopback only)")
+    parser.add_argument("--url", required=True, help="http://127.0.0.1:PORT or in --allow-net")
     parser.add_argument("--rate", type=float, default=200.0, help="requests per second")
     parser.add_argument("--total", type=int, required=True, help="most requests to send")
     parser.add_argument("--time-limit", type=float, required=True, help="most seconds to send")
@@ -204,6 +246,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--paths", default=",".join(DEFAULT_PATHS), help="comma-separated")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
     parser.add_argument("--stop-file", help="stop sending once this file exists")
+    parser.add_argument(
+        "--allow-net",
+        action="append",
+        default=[],
+        help="also allow an address in this private network (repeatable), e.g. 172.29.40.0/24",
+    )
     args = parser.parse_args(argv)
     try:
         cfg = Config(
@@ -215,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
             paths=tuple(p for p in args.paths.split(",") if p),
             timeout=args.timeout,
             stop_file=args.stop_file,
+            allow_net=tuple(args.allow_net),
         )
     except ValueError as exc:
         parser.error(str(exc))

@@ -170,6 +170,38 @@ def test_refuses_anything_but_the_loopback(url, tmp_path):
         loadgen.Config(url=url, rate=1, total=1, time_limit=1, out=str(tmp_path / "x"))
 
 
+@pytest.mark.parametrize(
+    ("url", "nets", "message"),
+    [
+        ("http://172.29.41.5", ("172.29.40.0/24",), "loopback or in 172.29.40.0/24"),
+        ("http://host.example:80", ("172.29.40.0/24",), "loopback or in"),
+        ("https://172.29.40.5", ("172.29.40.0/24",), "loopback or in"),
+        ("http://93.184.216.34", ("93.184.216.0/24",), "only a private network"),
+        ("http://10.1.2.3", ("10.0.0.0/8",), "only a private network"),
+        ("http://127.0.0.2", ("127.0.0.0/24",), "only a private network"),
+        ("http://172.29.40.5", ("172.29.40.0/33",), "not a network address"),
+    ],
+)
+def test_allow_net_admits_its_own_network_only(url, nets, message, tmp_path):
+    with pytest.raises(ValueError, match=message):
+        loadgen.Config(
+            url=url, rate=1, total=1, time_limit=1, out=str(tmp_path / "x"), allow_net=nets
+        )
+
+
+def test_allow_net_admits_an_address_in_it(tmp_path):
+    nets = ("172.29.40.0/24", "fd00:29::/64")
+    for url in ("http://172.29.40.100", "http://[fd00:29::5]:8080", "http://127.0.0.1:1"):
+        cfg = loadgen.Config(
+            url=url, rate=1, total=1, time_limit=1, out=str(tmp_path / "x"), allow_net=nets
+        )
+        assert cfg.allow_net == nets
+    with pytest.raises(SystemExit):  # the command line says what is wrong
+        loadgen.main(
+            ["--url", "http://172.29.40.100", "--total", "1", "--time-limit", "1", "--out", "x"]
+        )
+
+
 def test_bounds_must_be_positive(tmp_path):
     for bad in ({"rate": 0}, {"total": 0}, {"time_limit": -1}):
         args = {"url": "http://127.0.0.1:1", "rate": 1, "total": 1, "time_limit": 1} | bad

@@ -58,7 +58,8 @@ def test_versions_after_and_node_back(tmp_path):
     records += [rec(10, 100.95, node="b"), rec(11, 100.97, node="b", status=502)]
     run = loadreport.load(write_run(tmp_path / "r", records))
     row = loadreport.summarize(*run, "e", after=100.5, node="b", since=100.9)
-    assert row["after"] == {"answers": 6, "versions": {"new": 5, "v1": 1}}
+    # the 502 at 100.97 is the one failure sent after 100.5
+    assert row["after"] == {"answers": 6, "versions": {"new": 5, "v1": 1}, "failed": 1}
     assert row["node_back"] == {"node": "b", "seconds": pytest.approx(0.05)}
     never = loadreport.summarize(*run, "e", node="c", since=100.0)
     assert never["node_back"]["seconds"] is None
@@ -93,3 +94,46 @@ def test_command_line_row_and_table(tmp_path):
         text=True,
     )
     assert missing.returncode == 1 and "nope" in missing.stderr
+
+
+def test_timeouts_failed_and_percentiles(tmp_path):
+    records = [rec(i, 100.0 + i / 100, dt=(i + 1) / 1000) for i in range(98)]
+    records.append(rec(98, 100.98, status=None, dt=3.0, error="timeout after 3 s"))
+    records.append(rec(99, 100.99, status=None, dt=0.001, error="ConnectionResetError: reset"))
+    row = loadreport.summarize(*loadreport.load(write_run(tmp_path / "r", records)), "e")
+    assert (row["conn_errors"], row["timeouts"], row["failed"]) == (2, 1, 2)
+    # every request counts, the timeout with its full wait
+    assert row["p50"] == pytest.approx(0.049) and row["p99"] == pytest.approx(0.098)
+    assert loadreport.percentile([], 99) is None
+    assert loadreport.percentile([3.0, 1.0, 2.0], 100) == 3.0
+
+
+def test_ha_table_columns(tmp_path):
+    records = [rec(0, 100.0), rec(1, 100.1, status=503), rec(2, 100.2, node="b")]
+    records.append(rec(3, 100.3, status=None, dt=3.0, error="timeout after 3 s"))
+    records.append(rec(4, 100.4, status=None, error="ConnectionRefusedError: x"))
+    run = loadreport.load(write_run(tmp_path / "r", records))
+    row = loadreport.summarize(*run, "6 LB frozen", node="b", since=100.15, note="VIP moved")
+    assert row["note"] == "VIP moved"
+    table = loadreport.format_table([row], columns="ha").splitlines()
+    assert table[0].startswith("| event | sent | non-2xx | connection errors | timeouts | failed |")
+    cells = [c.strip() for c in table[2].strip("|").split("|")]
+    # connection errors without the timeout; failed = non-2xx + every error
+    assert cells[:8] == ["6 LB frozen", "5", "1", "1", "1", "3", cells[6], "3.000"]
+    assert cells[8] == "VIP moved; b answered again 0.05 s after it was let go"
+    # the ops table is unchanged
+    assert (
+        loadreport.format_table([row]).splitlines()[0]
+        == "| " + " | ".join(loadreport.HEADER) + " |"
+    )
+
+
+def test_print_table_with_ha_columns(tmp_path):
+    records = [rec(i, 100.0 + i / 10) for i in range(10)]
+    table = tmp_path / "table.jsonl"
+    run = str(write_run(tmp_path / "r", records))
+    cmd = [sys.executable, str(HARNESS / "loadreport.py"), run, "--event", "x", "--note", "n"]
+    subprocess.run([*cmd, "--table", str(table)], capture_output=True, check=True, timeout=30)
+    cmd = [sys.executable, str(HARNESS / "loadreport.py"), "--print-table", str(table)]
+    done = subprocess.run([*cmd, "--columns", "ha"], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines()[2] == "| x | 10 | 0 | 0 | 0 | 0 | 0.100 | 0.010 | n |"
