@@ -111,3 +111,53 @@ def test_a_wrong_lb_mode_stops_the_play(tmp_path, double):
         in messages(output)
     )
     assert double.writes() == []
+
+
+# nginx mode: two load balancers need lb_vip (tasks/mode.yml, run first by every entry point).
+PAIR = "".join(
+    [
+        "[load_balancers]\n",
+        f"lb1 ansible_connection=local ansible_python_interpreter={SYSTEM_PYTHON}\n",
+        f"lb2 ansible_connection=local ansible_python_interpreter={SYSTEM_PYTHON}\n",
+    ]
+)
+
+
+def run_mode(tmp_path, inventory: str = PAIR, **play_vars):
+    plays = [
+        {
+            "hosts": "lb1",
+            "gather_facts": False,
+            "vars": play_vars,
+            "tasks": [
+                {
+                    "name": "lb mode",
+                    "ansible.builtin.include_role": {"name": "lb", "tasks_from": "mode"},
+                }
+            ],
+        }
+    ]
+    return run_playbook(tmp_path, plays, inventory=inventory)
+
+
+def test_a_pair_of_nginx_load_balancers_without_lb_vip_stops_the_play(tmp_path):
+    proc, output = run_mode(tmp_path, lb_mode="nginx")
+    assert proc.returncode != 0
+    assert any(
+        m.startswith("The group load_balancers holds 2 nginx load balancers but lb_vip is empty:")
+        and "set lb_vip (group_vars/all)" in m
+        for m in messages(output)
+    ), messages(output)
+
+
+@pytest.mark.parametrize(
+    ("inventory", "play_vars"),
+    [
+        (PAIR, {"lb_mode": "nginx", "lb_vip": "10.0.1.100"}),
+        (PAIR, {"lb_mode": "slb"}),
+        (PAIR.replace("lb2 ", "# lb2 "), {"lb_mode": "nginx"}),
+    ],
+)
+def test_lb_vip_is_needed_only_by_a_pair_of_nginx_load_balancers(tmp_path, inventory, play_vars):
+    proc, output = run_mode(tmp_path, inventory, **play_vars)
+    assert proc.returncode == 0, messages(output)
