@@ -11,6 +11,9 @@ answered: DB versions and nodes. Options:
   when a DB update play ended);
 - ``--node NODE --since T``: seconds from T until the first request sent after T that NODE
   answered successfully (e.g. a restarted node back in the load balancer);
+- ``--window A B``: the requests sent between wall times A and B on their own (e.g. during an
+  overload): how many, answered 2xx, the statuses of the others, p99 of the 2xx and of the
+  others;
 - ``--note TEXT``: a remark kept in the row (the ha table prints it).
 
 ``--print-table TABLE --columns ha`` prints the ha scenario's columns (connection errors without
@@ -97,6 +100,7 @@ def summarize(
     node: str | None = None,
     since: float | None = None,
     note: str = "",
+    window: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     if summary is None:
         raise ValueError("the run has no summary line: the load generator did not finish")
@@ -135,6 +139,19 @@ def summarize(
         versions = dict(Counter(r.get("db") for r in later))
         failed = sum(1 for r in records if r["t"] >= after and not ok(r))
         row["after"] = {"answers": len(later), "versions": versions, "failed": failed}
+    if window is not None:
+        inside = [r for r in records if window[0] <= r["t"] < window[1]]
+        good = [r for r in inside if ok(r)]
+        rest = [r for r in inside if not ok(r)]
+        row["window"] = {
+            "from": window[0],
+            "to": window[1],
+            "sent": len(inside),
+            "ok": len(good),
+            "statuses": dict(Counter(str(r["status"] or r["error"]) for r in rest)),
+            "ok_p99": percentile((r["dt"] for r in good), 99),
+            "others_p99": percentile((r["dt"] for r in rest), 99),
+        }
     if node is not None and since is not None:
         back = [r["t"] - since for r in records if r["t"] >= since and ok(r) and r["node"] == node]
         row["node_back"] = {"node": node, "seconds": round(min(back), 3) if back else None}
@@ -209,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--after", type=float, help="report DB versions from this wall time on")
     parser.add_argument("--node", help="report when this node answered again ...")
     parser.add_argument("--since", type=float, help="... after this wall time")
+    parser.add_argument("--window", nargs=2, type=float, metavar=("A", "B"), help="wall times")
     parser.add_argument("--note", default="", help="a remark kept in the row")
     parser.add_argument("--table", help="append the row to this JSON lines file")
     parser.add_argument("--print-table", metavar="TABLE", help="print a table file and exit")
@@ -225,7 +243,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("a run file is needed (or --print-table)")
     try:
         row = summarize(
-            *load(args.run), args.event, args.after, args.node, args.since, note=args.note
+            *load(args.run),
+            args.event,
+            args.after,
+            args.node,
+            args.since,
+            note=args.note,
+            window=tuple(args.window) if args.window else None,
         )
     except (OSError, ValueError, KeyError) as exc:
         print(f"loadreport: {args.run}: {exc}", file=sys.stderr)

@@ -137,3 +137,15 @@ def test_print_table_with_ha_columns(tmp_path):
     cmd = [sys.executable, str(HARNESS / "loadreport.py"), "--print-table", str(table)]
     done = subprocess.run([*cmd, "--columns", "ha"], capture_output=True, text=True, check=True)
     assert done.stdout.splitlines()[2] == "| x | 10 | 0 | 0 | 0 | 0 | 0.100 | 0.010 | n |"
+
+
+def test_window(tmp_path):
+    records = [rec(i, 100.0 + i / 10, dt=0.002) for i in range(10)]
+    records[4] = rec(4, 100.4, status=503, dt=0.001)
+    records[5] = rec(5, 100.5, status=None, dt=3.0, error="timeout after 3 s")
+    records[6] = rec(6, 100.6, dt=0.5)
+    run = loadreport.load(write_run(tmp_path / "r", records))
+    window = loadreport.summarize(*run, "e", window=(100.3, 100.7))["window"]
+    assert (window["sent"], window["ok"]) == (4, 2)
+    assert window["statuses"] == {"503": 1, "timeout after 3 s": 1}
+    assert window["ok_p99"] == 0.5 and window["others_p99"] == 3.0
