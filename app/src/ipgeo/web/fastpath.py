@@ -130,9 +130,11 @@ class AsgiLookupFastPath:
         release: str,
         node: str,
         rule: str,
-        threads: int = 10,
+        threads: int = 4,
     ) -> None:
         self.app = app
+        # Flask's requests run in this pool. As many threads as a gthread worker had (4):
+        # each thread that allocates gets its own malloc arena, and more of them cost memory.
         self.wsgi = WSGIMiddleware(_terminated(app), workers=threads)
         self.holder = holder
         self.release = release
