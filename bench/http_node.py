@@ -9,6 +9,7 @@ import shutil
 from typing import Any
 
 from .common import Bar, Row, WrkRun, median, median_ratio, wrk
+from .constant_asgi import PATH as CONSTANT_PATH
 from .servers import GEOIP2_MODULE, Gunicorn, Nginx, NginxGeoip2
 
 CONNECTIONS = 32
@@ -27,6 +28,12 @@ SYSTEMS = {
         "gunicorn, the role's worker class and count, native ASGI lookup path",
     ),
     "lb": ("ipgeo via nginx LB", "peer", "nginx (1 worker, upstream keepalive) -> the same node"),
+    "ceiling": (
+        "the same HTTP layer, constant body",
+        "peer",
+        "the node's gunicorn and worker class answering a constant ASGI body (no lookup, no "
+        "metrics): the HTTP layer's own ceiling",
+    ),
     "old": (
         "ipgeo node, previous worker class",
         "peer",
@@ -58,13 +65,16 @@ def measure(env: dict[str, str], ips: list[str], seconds: int, rounds: int) -> d
         servers["geoip2"] = NginxGeoip2(workers=2)
         servers["node"] = Gunicorn(workers, env)
         servers["lb"] = Nginx(servers["node"].port, cpus=set(range(os.cpu_count() or 1)))
+        servers["ceiling"] = Gunicorn(workers, env, app="bench.constant_asgi:app")
         servers["old"] = Gunicorn(workers, env, kind="old")
         servers["naive"] = Gunicorn(workers, env, kind="naive")
+        targets = {k: [CONSTANT_PATH] if k == "ceiling" else paths for k in SYSTEMS}
         for kind in SYSTEMS:  # warm up
-            wrk(servers[kind].url, paths, 2, CONNECTIONS, cpus=None)
+            wrk(servers[kind].url, targets[kind], 2, CONNECTIONS, cpus=None)
         for _ in range(rounds):
             for kind in SYSTEMS:
-                runs[kind].append(wrk(servers[kind].url, paths, seconds, CONNECTIONS, cpus=None))
+                run = wrk(servers[kind].url, targets[kind], seconds, CONNECTIONS, cpus=None)
+                runs[kind].append(run)
     finally:
         for server in reversed(list(servers.values())):
             server.stop()
@@ -98,7 +108,8 @@ def row(m: dict[str, Any]) -> Row:
         goal_text=f">= {GOAL_RATE}x nginx-geoip2, p99 <= {GOAL_P99:.0f}x its p99",
         met=met,
         ratio_text=(
-            f"{m['ratio']:.2f}x, p99 {p99_ratio:.1f}x (via the LB: {m['lb_ratio']:.2f}x; "
+            f"{m['ratio']:.2f}x, p99 {p99_ratio:.1f}x (via the LB: {m['lb_ratio']:.2f}x; the "
+            f"HTTP layer's constant ceiling {rate['ceiling'] / rate['geoip2']:.2f}x; "
             f"previous worker class {rate['old'] / rate['geoip2']:.2f}x; naive "
             f"{rate['naive'] / rate['geoip2']:.2f}x)"
         ),

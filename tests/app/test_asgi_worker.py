@@ -80,7 +80,9 @@ def _running(argv: list[str], env: dict[str, str] | None = None) -> Iterator[tup
 @pytest.fixture(scope="module")
 def node(db_path_module) -> Iterator[int]:
     env = {"IPGEO_DB_PATH": str(db_path_module), "IPGEO_NODE_NAME": "asgi-node"}
-    with _running(["-w", "2", "ipgeo.asgi:app"], env) as (port, _):
+    # The role's keepalive (5 s): longer than the LB keeps idle upstream connections (4 s).
+    argv = ["-w", "2", "--keep-alive", "5", "ipgeo.asgi:app"]
+    with _running(argv, env) as (port, _):
         yield port
 
 
@@ -154,6 +156,24 @@ def test_lookup_answers_natively_and_keeps_the_connection(node):
             assert resp.status == 200 and body["country"]["code"] == "US"
             assert resp.getheader("X-Served-By") == "asgi-node"
             assert resp.getheader("Server") is None
+    finally:
+        conn.close()
+
+
+def test_idle_connection_outlives_the_lbs_keepalive(node):
+    """nginx_lb closes idle upstream connections after 4 s; the node must not close first, or a
+    request sent as it closes is reset."""
+    conn = http.client.HTTPConnection("127.0.0.1", node, timeout=10)
+    try:
+        conn.request("GET", "/healthz")
+        conn.getresponse().read()
+        sock = conn.sock
+        time.sleep(4.5)
+        conn.request("GET", "/v1/ip/8.8.8.8")
+        resp = conn.getresponse()
+        resp.read()
+        assert resp.status == 200
+        assert conn.sock is sock, "the node closed the idle connection before 4.5 s"
     finally:
         conn.close()
 
