@@ -67,7 +67,11 @@ def _lookup_rule(app: Flask) -> str:
 
 def create_asgi_app(env: Mapping[str, str] | None = None) -> AsgiLookupFastPath:
     """The app for an ASGI server: plain lookups answered natively, the rest by Flask."""
-    app = create_app(env)
+    return asgi_app(create_app(env))
+
+
+def asgi_app(app: Flask) -> AsgiLookupFastPath:
+    """The ASGI front door of an app made by :func:`create_app`."""
     settings: Settings = app.config["IPGEO"]
     holder: DatabaseHolder = app.extensions["ipgeo"]
     return AsgiLookupFastPath(app, holder, settings.release, settings.node_name, _lookup_rule(app))
