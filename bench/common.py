@@ -261,7 +261,7 @@ async def _fixed_rate(
         reader = writer = None
         while (i := await queue.get()) is not None:
             due = start + i / rate
-            path = paths[(i * 7919 + n) % len(paths)]
+            path = paths[i * 7919 % len(paths)]  # a prime step: every path, spread out
             try:
                 if writer is None:
                     reader, writer = await asyncio.open_connection(host, port)

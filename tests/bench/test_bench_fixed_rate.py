@@ -41,18 +41,19 @@ def server() -> Iterator[str]:
 
 
 def test_every_request_answered_and_timed(server):
-    run = fixed_rate(server, ["/v1/ip/1.2.3.4"], rate=200, seconds=1, connections=4)
-    assert run.sent == 200
-    assert run.answered == 200 and run.errors == 0
-    assert len(run.latencies_ms) == 200 and min(run.latencies_ms) >= 0
-    assert 0.9 <= run.seconds <= 5
+    # A low rate: the test server is Python's, on a machine that may be busy.
+    run = fixed_rate(server, ["/v1/ip/1.2.3.4"], rate=40, seconds=1, connections=4)
+    assert run.sent == 40
+    assert run.answered == 40 and run.errors == 0
+    assert len(run.latencies_ms) == 40 and min(run.latencies_ms) >= 0
+    assert 0.9 <= run.seconds <= 12
 
 
 def test_other_statuses_are_errors(server):
-    run = fixed_rate(server, ["/v1/ip/1.2.3.4", "/v1/ip/missing"], rate=100, seconds=1)
-    assert run.sent == 100
-    assert 0 < run.errors < 100
-    assert run.answered + run.errors == 100
+    run = fixed_rate(server, ["/v1/ip/1.2.3.4", "/v1/ip/missing"], rate=40, seconds=1)
+    assert run.sent == 40
+    assert 0 < run.errors < 40
+    assert run.answered + run.errors == 40
 
 
 def test_a_silent_server_gives_errors_not_a_hang():
