@@ -59,16 +59,8 @@ def get_url(url: str) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
-# The deploy's worker class with the ASGI entry, and gunicorn's sync worker with the WSGI one.
-SERVERS = {
-    "uvicorn": ("ipgeo.asgi:app", ["-k", "ipgeo.asgi_worker.UvicornWorker"]),
-    "sync": ("ipgeo.wsgi:app", []),
-}
-
-
-@pytest.fixture(params=sorted(SERVERS))
-def gunicorn_two_workers(request, tmp_path, db_path):
-    entry, worker_args = SERVERS[request.param]
+@pytest.fixture
+def gunicorn_two_workers(tmp_path, db_path):
     mdir = tmp_path / "prom"
     mdir.mkdir()
     (mdir / "counter_999999.db").write_bytes(b"stale")  # on_starting must clear this
@@ -101,8 +93,7 @@ def gunicorn_two_workers(request, tmp_path, db_path):
             "2",
             "-b",
             f"127.0.0.1:{port}",
-            *worker_args,
-            entry,
+            "ipgeo.wsgi:app",
         ],
         env=env,
         stdout=subprocess.DEVNULL,
