@@ -1,10 +1,10 @@
-"""``python -m bench`` from the repo root: run the five benchmarks, print one table, write
+"""``python -m bench`` from the repo root: run the seven benchmarks, print one table, write
 bench/out/results.md, bench/out/results.json and bench/out/bench.png (``--replot`` redraws
 the last two from the JSON without measuring).
 
-Needs the real DB (``make db``), ``wrk`` for the HTTP rows and nginx in front of gunicorn
-(``scripts/bench-deps.sh`` installs both; without nginx gunicorn is measured directly and the
-table says so), and matplotlib for the figure (requirements/bench.txt).
+Needs the real DB (``make db``), ``wrk``, nginx and libnginx-mod-http-geoip2 for the HTTP rows
+(``scripts/bench-deps.sh`` installs them; nginx runs on loopback ports, never as a host daemon),
+and matplotlib for the figure (requirements/bench.txt).
 """
 
 from __future__ import annotations
@@ -18,8 +18,21 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from . import coldstart, http_batch, http_single, inprocess, memory
-from .common import DB, LANGS, OUT, Row, load_average, log, machine, sample_ips
+import maxminddb
+
+from . import coldstart, fixed_rate, http_batch, http_node, http_single, inprocess, memory
+from .common import (
+    DB,
+    LANGS,
+    OUT,
+    Row,
+    is_public,
+    load_average,
+    log,
+    machine,
+    sample_ips,
+    sample_ipv6,
+)
 from .ipgeo_api import PreparedIndex, PreparedIndexError, build_index, file_sha256, validate_index
 from .plot import write_png
 from .report import table
@@ -55,6 +68,15 @@ def found_in_db(idx: Path, sha: str, ips: list[str]) -> list[str]:
         index.close()
 
 
+def found_ipv6(n: int) -> list[str]:
+    """``n`` random global IPv6 addresses the DB has (the index is IPv4 only: ask the MMDB)."""
+    reader = maxminddb.open_database(str(DB))
+    try:
+        return [ip for ip in sample_ipv6(n) if reader.get(ip) is not None]
+    finally:
+        reader.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--ips", type=int, default=1_000_000, help="sampled IPv4 addresses")
@@ -62,7 +84,11 @@ def main() -> int:
         "--seconds",
         type=int,
         default=10,
-        help="duration of the batch run and number of rounds of the single-lookup runs",
+        help="seconds of each HTTP run of rows 2, 3 and 5 (row 4: half as many rounds)",
+    )
+    parser.add_argument("--public", type=int, default=100_000, help="addresses of rows 2 and 3")
+    parser.add_argument(
+        "--per-worker", type=int, default=100_000, help="row 6: lookups each worker makes first"
     )
     parser.add_argument(
         "--replot",
@@ -78,29 +104,38 @@ def main() -> int:
         raise SystemExit("wrk is missing: run scripts/bench-deps.sh")
     OUT.mkdir(parents=True, exist_ok=True)
     loads = [load_average()]
+    log(f"load average (1 min) at start: {loads[0]:.2f}")
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     sha = file_sha256(str(DB))
     idx = ensure_index(sha)
     env = {"IPGEO_DB_PATH": str(DB), "IPGEO_INDEX_PATH": str(idx), "IPGEO_NODE_NAME": "bench"}
     ips = sample_ips(args.ips)
+    seconds = max(1, args.seconds)
 
     rows: list[Row] = []
-    log(f"1/5 in-process, {len(ips):,} distinct random IPv4")
+    log(f"1/7 in-process, {len(ips):,} distinct random IPv4")
     inproc = inprocess.measure(idx, sha, ips)
     rows.append(inprocess.row(inproc))
     loads.append(load_average())
-    # Enough for row 4's 400,000 distinct lookups; rows 2 and 3 take the first ones.
-    found = found_in_db(idx, sha, ips[:500_000])
-    log("2/5 HTTP single lookups vs constant JSON")
-    rows.append(http_single.row(http_single.measure(env, found[:5000], max(3, args.seconds))))
+    found = found_in_db(idx, sha, ips[:600_000])
+    public = [ip for ip in found if is_public(ip)][: args.public]
+    log(f"2/7 HTTP single lookups: node vs nginx-geoip2, {len(public):,} public IPv4")
+    rows.append(http_node.row(http_node.measure(env, public, seconds, rounds=2)))
     loads.append(load_average())
-    log("3/5 HTTP batch of 1000, one sync worker")
-    rows.append(http_batch.row(http_batch.measure(env, found, args.seconds)))
+    log("3/7 HTTP single lookups at a fixed rate")
+    rows.append(fixed_rate.row(fixed_rate.measure(env, public, seconds)))
     loads.append(load_average())
-    log("4/5 memory of master + 4 workers")
-    rows.append(memory.row(memory.measure(env, found)))
+    log("4/7 HTTP lookup vs constant, like with like")
+    rows.append(http_single.row(http_single.measure(env, found[:5000], max(3, seconds // 2))))
     loads.append(load_average())
-    log("5/5 cold start")
+    log("5/7 HTTP batch of 1000, one worker")
+    rows.append(http_batch.row(http_batch.measure(env, found, seconds)))
+    loads.append(load_average())
+    log("6/7 memory of master + 4 workers after a real mix")
+    v6 = found_ipv6(20_000)
+    rows.append(memory.row(memory.measure(env, public, v6, args.per_worker)))
+    loads.append(load_average())
+    log("7/7 cold start")
     rows.append(coldstart.row(coldstart.measure(env)))
     loads.append(load_average())
 

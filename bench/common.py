@@ -5,6 +5,8 @@ Pure helpers only (the servers are in ``servers``), so the tests import this wit
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 import json
 import math
 import os
@@ -17,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -58,6 +61,16 @@ def sample_ips(n: int, seed: int = 42) -> list[str]:
     """``n`` distinct random IPv4 addresses, the same ones for a given seed."""
     rng = random.Random(seed)
     return [socket.inet_ntoa(v.to_bytes(4, "big")) for v in rng.sample(range(2**32), n)]
+
+
+def is_public(ip: str) -> bool:
+    return ipaddress.ip_address(ip).is_global
+
+
+def sample_ipv6(n: int, seed: int = 6) -> list[str]:
+    """``n`` random addresses of 2000::/3 (global unicast), the same ones for a given seed."""
+    rng = random.Random(seed)
+    return [str(ipaddress.IPv6Address((1 << 125) | rng.getrandbits(125))) for _ in range(n)]
 
 
 @contextmanager
@@ -186,9 +199,15 @@ WRK_THREADS = 1
 WRK_CONNECTIONS = 8
 
 
-def wrk(url: str, paths: list[str], seconds: int) -> WrkRun:
-    """``wrk -t1 -c8`` (keep-alive) for ``seconds`` on the client core, each request a path
-    drawn at random (seeded) from ``paths``."""
+def wrk(
+    url: str,
+    paths: list[str],
+    seconds: int,
+    connections: int = WRK_CONNECTIONS,
+    cpus: set[int] | None = CLIENT_CPUS,
+) -> WrkRun:
+    """``wrk -t1 -c<connections>`` (keep-alive) for ``seconds`` on ``cpus`` (None: any core),
+    each request a path drawn at random (seeded) from ``paths``."""
     fd, name = tempfile.mkstemp(suffix=".lua")
     os.close(fd)
     script = Path(name)
@@ -199,7 +218,8 @@ def wrk(url: str, paths: list[str], seconds: int) -> WrkRun:
         "request = function() return wrk.format(nil, paths[math.random(#paths)]) end\n"
     )
     cmd = [
-        "wrk", f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}", f"-d{seconds}s", "--latency",
+        "wrk", f"-t{WRK_THREADS}", f"-c{connections}", f"-d{seconds}s", "--latency",
+        "--timeout", "2s",
         "-s", str(script), url,
     ]  # fmt: skip
     try:
@@ -209,11 +229,96 @@ def wrk(url: str, paths: list[str], seconds: int) -> WrkRun:
             text=True,
             check=True,
             timeout=seconds + 30,
-            preexec_fn=lambda: os.sched_setaffinity(0, CLIENT_CPUS),
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
         ).stdout
     finally:
         script.unlink()
     return parse_wrk(out)
+
+
+@dataclass(frozen=True)
+class FixedRateRun:
+    sent: int
+    answered: int  # 2xx answers
+    errors: int  # anything else: other statuses, resets, timeouts, never sent in time
+    seconds: float
+    latencies_ms: tuple[float, ...]  # of the 2xx answers, from the time each was due
+
+
+async def _fixed_rate(
+    host: str, port: int, paths: list[str], rate: float, seconds: float, connections: int
+) -> FixedRateRun:
+    """Open loop: request i is due at start + i/rate whatever the answers before it did, and
+    its latency counts from then (no coordinated omission). Keep-alive connections take the
+    due requests in turn; a request that cannot get an answer within 2 s is an error."""
+    total = int(rate * seconds)
+    queue: asyncio.Queue[int | None] = asyncio.Queue()
+    latencies: list[float] = []
+    loop = asyncio.get_running_loop()
+    start = loop.time() + 0.2
+
+    async def worker(n: int) -> None:
+        reader = writer = None
+        while (i := await queue.get()) is not None:
+            due = start + i / rate
+            path = paths[i * 7919 % len(paths)]  # a prime step: every path, spread out
+            try:
+                if writer is None:
+                    reader, writer = await asyncio.open_connection(host, port)
+                assert reader is not None
+                writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 2)
+                length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+                await asyncio.wait_for(reader.readexactly(int(length.group(1)) if length else 0), 2)
+                if head[9:10] == b"2":
+                    latencies.append((loop.time() - due) * 1000)
+                if re.search(rb"(?i)\r\nconnection: *close", head):
+                    writer.close()
+                    writer = None
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
+                if writer is not None:
+                    writer.close()
+                writer = None
+        if writer is not None:
+            writer.close()
+
+    workers = [asyncio.create_task(worker(n)) for n in range(connections)]
+    for i in range(total):
+        delay = start + i / rate - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        queue.put_nowait(i)
+    for _ in workers:
+        queue.put_nowait(None)
+    _, pending = await asyncio.wait(workers, timeout=seconds + 10)
+    for task in pending:
+        task.cancel()
+    return FixedRateRun(
+        sent=total,
+        answered=len(latencies),
+        # Every request without a 2xx answer in time: other statuses, resets, timeouts, and
+        # those still waiting when the time was up.
+        errors=total - len(latencies),
+        seconds=loop.time() - start,
+        latencies_ms=tuple(latencies),
+    )
+
+
+def fixed_rate(
+    url: str, paths: list[str], rate: float, seconds: float, connections: int = 64
+) -> FixedRateRun:
+    """:func:`_fixed_rate` against ``url`` (loopback only), bounded by ``rate * seconds``
+    requests and ``seconds + 10`` s."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.hostname != "127.0.0.1":
+        raise ValueError(f"{url}: the load goes to 127.0.0.1 only")
+    try:
+        import uvloop  # the client must not be the bottleneck
+
+        runner = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+    return runner(_fixed_rate("127.0.0.1", parts.port or 80, paths, rate, seconds, connections))
 
 
 @dataclass(frozen=True)

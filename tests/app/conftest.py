@@ -59,8 +59,16 @@ def get_url(url: str) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
-@pytest.fixture
-def gunicorn_two_workers(tmp_path, db_path):
+# The deploy's worker class with the ASGI entry, and gunicorn's sync worker with the WSGI one.
+SERVERS = {
+    "uvicorn": ("ipgeo.asgi:app", ["-k", "ipgeo.asgi_worker.UvicornWorker"]),
+    "sync": ("ipgeo.wsgi:app", []),
+}
+
+
+@pytest.fixture(params=sorted(SERVERS))
+def gunicorn_two_workers(request, tmp_path, db_path):
+    entry, worker_args = SERVERS[request.param]
     mdir = tmp_path / "prom"
     mdir.mkdir()
     (mdir / "counter_999999.db").write_bytes(b"stale")  # on_starting must clear this
@@ -93,7 +101,8 @@ def gunicorn_two_workers(tmp_path, db_path):
             "2",
             "-b",
             f"127.0.0.1:{port}",
-            "ipgeo.wsgi:app",
+            *worker_args,
+            entry,
         ],
         env=env,
         stdout=subprocess.DEVNULL,

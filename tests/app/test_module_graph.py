@@ -17,7 +17,14 @@ import pytest
 PACKAGE = Path(ipgeo.__file__).parent
 ROOT = "ipgeo"
 # The HTTP layer and the gunicorn glue (which preloads Flask in the master on purpose).
-WEB = ("ipgeo.web", "ipgeo.wsgi", "ipgeo.gunicorn_hooks", "ipgeo.workers")
+WEB = (
+    "ipgeo.web",
+    "ipgeo.wsgi",
+    "ipgeo.asgi",
+    "ipgeo.gunicorn_hooks",
+    "ipgeo.workers",
+    "ipgeo.asgi_worker",
+)
 FLASK = ("flask", "werkzeug")
 LEAVES = ("ipgeo.errors", "ipgeo.types", "ipgeo.consts")
 

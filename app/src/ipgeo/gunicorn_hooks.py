@@ -122,8 +122,11 @@ def child_exit(server: Any, worker: Any) -> None:
     multiprocess.mark_process_dead(worker.pid)
 
 
-def write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
-    """Drop-in for ``gunicorn.util.write_error``: the app's error shape, never HTML."""
+def json_error_response(status_int: int, reason: str, mesg: str) -> bytes:
+    """A whole HTTP/1.1 error answer in the app's error shape, closing the connection.
+
+    Also what :mod:`ipgeo.asgi_worker` sends for the requests its HTTP parser refuses.
+    """
     code = re.sub(r"[^a-z0-9]+", "_", reason.lower()).strip("_") or "error"
     body = orjson.dumps({"error": {"code": code, "message": mesg or reason}})
     node = re.sub(r"[^\x21-\x7e]", "", os.environ.get("IPGEO_NODE_NAME") or socket.gethostname())
@@ -134,7 +137,12 @@ def write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: st
         f"Content-Length: {len(body)}\r\n"
         f"X-Served-By: {node}\r\n\r\n"
     )
-    util.write_nonblock(sock, head.encode("latin-1") + body)
+    return head.encode("latin-1") + body
+
+
+def write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
+    """Drop-in for ``gunicorn.util.write_error``: the app's error shape, never HTML."""
+    util.write_nonblock(sock, json_error_response(status_int, reason, mesg))
 
 
 def use_json_error_pages() -> None:

@@ -11,7 +11,7 @@ from werkzeug.routing import PathConverter
 from ..config import Settings
 from ..db import DatabaseHolder
 from . import api, client, handlers, health, metrics, openapi
-from .fastpath import PREFIX, LookupFastPath
+from .fastpath import PREFIX, AsgiLookupFastPath, LookupFastPath
 
 
 class AnythingConverter(PathConverter):
@@ -53,9 +53,25 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
         response.headers["X-Served-By"] = node
         return response
 
-    (rule,) = (r.rule for r in app.url_map.iter_rules("api.ip_lookup"))
-    assert rule.startswith(PREFIX)
     app.wsgi_app = LookupFastPath(  # type: ignore[method-assign]
-        app.wsgi_app, holder, settings.release, node, rule
+        app.wsgi_app, holder, settings.release, node, _lookup_rule(app)
     )
     return app
+
+
+def _lookup_rule(app: Flask) -> str:
+    (rule,) = (r.rule for r in app.url_map.iter_rules("api.ip_lookup"))
+    assert rule.startswith(PREFIX)
+    return rule
+
+
+def create_asgi_app(env: Mapping[str, str] | None = None) -> AsgiLookupFastPath:
+    """The app for an ASGI server: plain lookups answered natively, the rest by Flask."""
+    return asgi_app(create_app(env))
+
+
+def asgi_app(app: Flask) -> AsgiLookupFastPath:
+    """The ASGI front door of an app made by :func:`create_app`."""
+    settings: Settings = app.config["IPGEO"]
+    holder: DatabaseHolder = app.extensions["ipgeo"]
+    return AsgiLookupFastPath(app, holder, settings.release, settings.node_name, _lookup_rule(app))
