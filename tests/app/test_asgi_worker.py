@@ -221,3 +221,80 @@ def test_orphaned_worker_releases_port_and_finishes_request(slow_app: Path) -> N
         assert released_after < SLOW_SECONDS - 3
         thread.join(timeout=SLOW_SECONDS + 15)
         assert outcome.get("status") == 200, outcome.get("error")
+
+
+PAUSE_SECONDS = 3.0
+
+
+@pytest.fixture
+def pausing_app(tmp_path: Path) -> Path:
+    # Sends the head, waits, then the body: the gap a2wsgi's thread pool leaves, made long.
+    (tmp_path / "pausingasgi.py").write_text(
+        textwrap.dedent(
+            f"""
+            import asyncio
+
+            async def app(scope, receive, send):
+                if scope["path"] == "/healthz":
+                    await send({{"type": "http.response.start", "status": 200, "headers": []}})
+                    await send({{"type": "http.response.body", "body": b"ok"}})
+                    return
+                await send({{"type": "http.response.start", "status": 200,
+                             "headers": [(b"content-length", b"5")]}})
+                if scope["path"] == "/fail":
+                    raise RuntimeError("after the head")
+                await asyncio.sleep({PAUSE_SECONDS})
+                await send({{"type": "http.response.body", "body": b"hello"}})
+            """
+        )
+    )
+    return tmp_path
+
+
+def _send_raw(port: int, request: bytes) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=PAUSE_SECONDS + 10)
+    sock.sendall(request)
+    return sock
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_head_waits_for_the_body_and_dies_with_the_worker(pausing_app: Path) -> None:
+    """A worker killed between head and body sends nothing: the LB can retry, not a cut answer."""
+    argv = ["--chdir", str(pausing_app), "-w", "1", "pausingasgi:app"]
+    with _running(argv) as (port, proc):
+        sock = _send_raw(port, b"GET /pause HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        with sock:
+            time.sleep(PAUSE_SECONDS / 3)
+            sock.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                sock.recv(65536)  # the head is sent: stock uvicorn does so
+            sock.setblocking(True)
+            assert isinstance(proc, subprocess.Popen)
+            os.killpg(proc.pid, signal.SIGKILL)
+            try:
+                received = _read_all(sock)
+            except ConnectionResetError:
+                received = b""
+        assert received == b""
+
+
+def test_head_and_body_leave_in_one_piece(pausing_app: Path) -> None:
+    argv = ["--chdir", str(pausing_app), "-w", "1", "pausingasgi:app"]
+    with _running(argv) as (port, _proc):
+        with _send_raw(port, b"GET /pause HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") as s:
+            first = s.recv(65536)
+            rest = _read_all(s)
+        assert first.startswith(b"HTTP/1.1 200 ")
+        assert first.endswith(b"\r\n\r\nhello"), "head and body came in separate writes"
+        assert rest == b""
+        # HEAD has no body to wait for; an app failing after its head sends nothing at all.
+        with _send_raw(port, b"HEAD /pause HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") as s:
+            assert _read_all(s).startswith(b"HTTP/1.1 200 ")
+        with _send_raw(port, b"GET /fail HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") as s:
+            assert _read_all(s) == b""

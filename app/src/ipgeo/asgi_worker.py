@@ -15,6 +15,12 @@ timeouts, the hooks). What this module adds, through the libraries' own extensio
   as on TERM: it closes the listening socket at once (queued connections are reset, nginx
   retries them elsewhere, and the master supervisor starts again can bind the port) and still
   finishes the requests in flight. Stock uvicorn workers would go on serving as orphans.
+- A response's head goes out together with the first bytes of its body, in one write, as
+  gunicorn's thread worker sends a small answer. uvicorn writes them separately, and the Flask
+  path (through a2wsgi's thread pool) leaves milliseconds between the two: a worker killed in
+  between (``docker stop`` kills what is left the moment the container's init exits, a host's
+  OOM killer) left the LB with a head and no body, an error it cannot retry. Held, the head dies
+  with the worker unsent, and the LB retries the request on the other node.
 """
 
 from __future__ import annotations
@@ -34,6 +40,36 @@ MAX_FIELDS = 100
 MAX_FIELD_SIZE = 8190
 # Everything before the body; bounds what a client can make the parser hold.
 MAX_HEAD = 64 * 1024
+
+
+class _HeadWithBody:
+    """One response cycle's transport: holds the response head until the body's first write.
+
+    uvicorn's cycle writes the head on ``http.response.start`` and each body message with
+    another ``write`` (also an empty one), except for HEAD, which has no body to wait for.
+    """
+
+    __slots__ = ("_held", "_transport")
+
+    def __init__(self, transport: Any) -> None:
+        self._transport = transport
+        self._held: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        if self._held is None:
+            # The head is the cycle's first write but for an interim "100 Continue".
+            if data.startswith(b"HTTP/1.1 ") and not data.startswith(b"HTTP/1.1 100 "):
+                self._held = data
+                return
+            self._transport.write(data)
+            return
+        if self._held:
+            data, self._held = self._held + data, b""
+        self._transport.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        # close(), is_closing(), get_extra_info()...: a head still held is dropped unsent.
+        return getattr(self._transport, name)
 
 
 class _Refused(Exception):
@@ -82,7 +118,12 @@ class JSONErrorProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._head_bytes = 0
+        before = self.cycle
         super().on_headers_complete()
+        cycle = self.cycle
+        # The cycle's task starts on the next loop pass, so it only ever writes through this.
+        if cycle is not before and cycle is not None and self.scope["method"] != "HEAD":
+            cycle.transport = _HeadWithBody(cycle.transport)  # type: ignore[assignment]
 
     def send_400_response(self, msg: str) -> None:
         refusal = self._refusal
