@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..consts import IPIP
+from ..dictionaries import Enricher
 from ..errors import CheckError, DatabaseError
 from ..types import IPAddress, Progress, Record
 
@@ -96,6 +97,7 @@ class IPIPSource:
         ]
         # The format has no build date; the file's mtime is the closest thing.
         self.build_epoch = int(os.stat(path).st_mtime)
+        self.enricher = Enricher()
 
     @staticmethod
     def sniff(head: bytes, tail: bytes, size: int) -> bool:
@@ -136,12 +138,12 @@ class IPIPSource:
             return None, 0
         first, last, parts = self.entry(index)
         prefix = largest_block(value, first, last)
-        return to_record(parts), prefix
+        return to_record(parts, self.enricher), prefix
 
     def iterate(self) -> Iterator[tuple[int, int, int, Record]]:
         for index in range(self.count):
             first, last, parts = self.entry(index)
-            record = to_record(parts)
+            record = to_record(parts, self.enricher)
             if record is not None:
                 yield first, last, index, record
 
@@ -176,8 +178,9 @@ class IPIPSource:
         self._mm.close()
 
 
-def to_record(parts: list[str]) -> Record | None:
-    """The MMDB-like record for one text entry (names only: the format has no codes)."""
+def to_record(parts: list[str], enricher: Enricher | None = None) -> Record | None:
+    """The MMDB-like record for one text entry; the format has names only, ``enricher``
+    adds their codes (:mod:`ipgeo.dictionaries`)."""
     country, province, city = ([*parts, "", "", ""])[:3]
     if not country or country in NO_LOCATION:
         return None
@@ -185,6 +188,7 @@ def to_record(parts: list[str]) -> Record | None:
     # ipip repeats the country as the province for places without one (e.g. 香港).
     if province and province != country:
         record["subdivisions"] = [{"names": {LANG: province}}]
-    if city and city != province:
+    # A municipality is its own city (中国 北京 北京): both are kept.
+    if city and (city != province or province != country):
         record["city"] = {"names": {LANG: city}}
-    return record
+    return enricher.enrich(record) if enricher is not None else record
