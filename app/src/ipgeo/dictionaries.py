@@ -164,7 +164,9 @@ def _iso_subdivisions() -> dict[str, str]:
     }
     for kind, isos in left.items():
         suffix = kinds.get(kind)
-        rest = [c for c, n in provinces.items() if c not in result and suffix and n.endswith(suffix)]
+        rest = [
+            c for c, n in provinces.items() if c not in result and suffix and n.endswith(suffix)
+        ]
         if len(isos) == 1 and len(rest) == 1:
             result[rest[0]] = isos[0]
     return result
@@ -275,7 +277,8 @@ class Enricher:
             names = [norm(n) for n in _names(city)]
             code = None
             if province:
-                code = next((t.cities[(province, n)] for n in names if (province, n) in t.cities), None)
+                keys = [(province, n) for n in names]
+                code = next((t.cities[k] for k in keys if k in t.cities), None)
             elif not region:
                 code = next((t.cities_anywhere[n] for n in names if n in t.cities_anywhere), None)
             if code:
