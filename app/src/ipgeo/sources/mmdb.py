@@ -8,6 +8,7 @@ themselves: the reader has no API for either.
 from __future__ import annotations
 
 import mmap
+import re
 import socket
 import time
 from array import array
@@ -45,6 +46,8 @@ class MMDBSource:
         self.build_epoch: int = int(meta.build_epoch)
         self.languages: tuple[str, ...] = tuple(meta.languages)
         self.ip_version: int = int(meta.ip_version)
+        #: For a file ``ipgeo convert`` wrote: the original's format, name and SHA-256.
+        self.converted_from = converted_from(meta.description)
 
     @staticmethod
     def sniff(head: bytes, tail: bytes, size: int) -> bool:
@@ -81,6 +84,18 @@ class MMDBSource:
 
     def close(self) -> None:
         self._reader.close()
+
+
+_CONVERTED = re.compile(
+    r"converted from (?P<format>\S+) file (?P<name>.+) \(sha256 (?P<sha256>[0-9a-f]{64})\) by ipgeo"
+)
+
+
+def converted_from(description: object) -> dict[str, str] | None:
+    """The origin ``ipgeo convert`` wrote into the description (``ipgeo.convert``)."""
+    text = description.get("en") if isinstance(description, dict) else None
+    match = _CONVERTED.fullmatch(text) if isinstance(text, str) else None
+    return match.groupdict() if match else None
 
 
 # --- the search tree ------------------------------------------------------------------------
