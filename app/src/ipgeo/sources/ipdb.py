@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import mmap
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -102,7 +103,12 @@ class IPDBSource:
         self.languages = tuple(self.columns)
         self.ip_version = 6 if meta["ip_version"] & 2 else 4
         self.has_v4 = bool(meta["ip_version"] & 1)
-        self.build_epoch = int(meta.get("build") or 0)
+        build = meta.get("build")
+        self.build_epoch = (
+            build
+            if isinstance(build, int) and build >= _EARLIEST_BUILD
+            else int(os.stat(path).st_mtime)
+        )
         self.enricher = Enricher()
         self._v4_root = self._walk_v4_root()
 

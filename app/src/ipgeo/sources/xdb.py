@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import mmap
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -121,7 +122,8 @@ class XdbSource:
                 f"the file at {len(self._mm)}"
             )
         self.path = path
-        self.build_epoch = created
+        # Files without a creation time: the file's mtime is the closest thing.
+        self.build_epoch = created if created >= _EARLIEST_BUILD else int(os.stat(path).st_mtime)
         self.first = first
         self.count = (last - first) // self.entry + 1
         self._starts = _Starts(self._mm, first, self.count, self.ip_version)
@@ -183,11 +185,15 @@ class XdbSource:
     def iterate(self) -> Iterator[tuple[int, int, int, Record]]:
         if self.ip_version != 4:
             return
+        cache: dict[int, Record | None] = {}
         for i in range(self.count):
             start, end, offset, length = self.segment(i)
             if not length:
                 continue
-            record = text_to_record(self.text(offset, length), self.enricher)
+            if offset in cache:
+                record = cache[offset]
+            else:
+                record = cache[offset] = text_to_record(self.text(offset, length), self.enricher)
             if record is not None:
                 yield start, end, offset, record
 
