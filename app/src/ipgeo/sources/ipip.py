@@ -125,6 +125,8 @@ class IPIPSource:
         offset = int.from_bytes(self._mm[pos + 4 : pos + 7], "little")
         length = self._mm[pos + 7]
         start = self._text_base + offset
+        if start + length > len(self._mm):
+            raise ValueError(f"truncated 17monipdb: text of record {index} is past the end")
         text = self._mm[start : start + length].decode("utf-8")
         return first, last, text.split("\t")
 

@@ -115,11 +115,12 @@ class XdbSource:
             self._mm.close()
             raise DatabaseError(f"{path}: not an ip2region xdb file: {exc}") from None
         self.entry = ENTRY[self.ip_version]
-        if last + self.entry > len(self._mm):
+        size = len(self._mm)
+        if last + self.entry > size:
             self._mm.close()
             raise DatabaseError(
                 f"{path}: truncated xdb: the segment index ends at byte {last + self.entry}, "
-                f"the file at {len(self._mm)}"
+                f"the file at {size}"
             )
         self.path = path
         # Files without a creation time: the file's mtime is the closest thing.
