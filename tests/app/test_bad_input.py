@@ -17,12 +17,16 @@ from ipgeo.cli import main
 from ipgeo.sources.xdb import DATA_START, HEADER
 from ipgeo.writers import write_17mon, write_ipdb, write_xdb
 
-I = lambda text: int(ipaddress.ip_address(text))  # noqa: E731
+
+def to_int(text: str) -> int:
+    return int(ipaddress.ip_address(text))
+
+
 RANGES = [
-    (I("1.0.0.0"), I("1.0.0.255"), ("澳大利亚", "", "")),
-    (I("1.0.1.0"), I("1.0.3.255"), ("中国", "福建", "福州")),
-    (I("114.114.0.0"), I("114.114.255.255"), ("中国", "江苏", "南京")),
-    (I("223.5.5.0"), I("223.5.5.255"), ("中国", "北京", "北京")),
+    (to_int("1.0.0.0"), to_int("1.0.0.255"), ("澳大利亚", "", "")),
+    (to_int("1.0.1.0"), to_int("1.0.3.255"), ("中国", "福建", "福州")),
+    (to_int("114.114.0.0"), to_int("114.114.255.255"), ("中国", "江苏", "南京")),
+    (to_int("223.5.5.0"), to_int("223.5.5.255"), ("中国", "北京", "北京")),
 ]
 
 
@@ -59,7 +63,7 @@ FORMATS = {"17mon": _17mon, "xdb": _xdb, "ipdb": _ipdb}
 
 def _run(capsys, path, *argv):
     code = main([*argv])
-    out, err = capsys.readouterr()
+    _out, err = capsys.readouterr()
     assert isinstance(code, int)
     if code:
         lines = err.strip().splitlines()
@@ -116,7 +120,7 @@ def test_truncated_files(capsys, tmp_path, fmt):
         code, err = results["check-db"]
         assert code != 0, (where, at)
         first = next(iter(sections.values()))
-        if at >= first and fmt != "ipdb" or at > sections.get("metadata", 0):
+        if (at >= first and fmt != "ipdb") or at > sections.get("metadata", 0):
             # Past the header the format is known: the file is reported as cut short.
             assert "truncated" in err or "corrupt" in err, (where, at, err)
         assert results["convert"][0] != 0, (where, at)

@@ -23,7 +23,10 @@ from ipgeo.cli import main
 from ipgeo.sources import IPDBSource, XdbSource, open_source
 from ipgeo.writers import write_17mon, write_ipdb, write_xdb
 
-I = lambda text: int(ipaddress.ip_address(text))  # noqa: E731
+
+def to_int(text: str) -> int:
+    return int(ipaddress.ip_address(text))
+
 
 PLACES = [
     ("中国", "江苏省", "南京市"),
@@ -36,11 +39,11 @@ PLACES = [
 IPDB_FIELDS = ("country_name", "region_name", "city_name")
 
 KNOWN = [
-    (I("1.0.0.0"), I("1.0.0.255"), 5),
-    (I("1.0.1.0"), I("1.0.3.255"), 1),
-    (I("8.8.8.0"), I("8.8.8.255"), 4),
-    (I("114.114.0.0"), I("114.114.255.255"), 0),
-    (I("223.5.5.0"), I("223.5.5.255"), 2),
+    (to_int("1.0.0.0"), to_int("1.0.0.255"), 5),
+    (to_int("1.0.1.0"), to_int("1.0.3.255"), 1),
+    (to_int("8.8.8.0"), to_int("8.8.8.255"), 4),
+    (to_int("114.114.0.0"), to_int("114.114.255.255"), 0),
+    (to_int("223.5.5.0"), to_int("223.5.5.255"), 2),
 ]
 
 
@@ -139,14 +142,14 @@ def test_unknown_names_are_listed(capsys, tmp_path):
 def test_ipv6_xdb(tmp_path):
     path = tmp_path / "ip2region_v6.xdb"
     ranges = [
-        (I("2001:db8::"), I("2001:db8::ffff"), xdb_text(PLACES[0])),
-        (I("240e::"), I("240e:ffff:ffff:ffff:ffff:ffff:ffff:ffff"), xdb_text(PLACES[1])),
+        (to_int("2001:db8::"), to_int("2001:db8::ffff"), xdb_text(PLACES[0])),
+        (to_int("240e::"), to_int("240e:ffff:ffff:ffff:ffff:ffff:ffff:ffff"), xdb_text(PLACES[1])),
     ]
     path.write_bytes(write_xdb(ranges, ip_version=6))
     src = XdbSource(str(path))
     ref = xdb_searcher.new_with_file_only(xdb_util.IPv6, str(path))
     for text in ("2001:db8::1", "240e:1::1", "2001:db8::1:0", "::1"):
-        record, prefix = src.lookup(ipaddress.ip_address(text))
+        record, _ = src.lookup(ipaddress.ip_address(text))
         expected = ref.search(text)
         assert (record is not None) == bool(expected), text
         if record:
