@@ -118,6 +118,9 @@ def test_cli_info_check_convert_lookup(request, capsys, tmp_path, fixture):
     origin = json.loads(out)["converted_from"]
     assert origin["format"] == info["format"]
     assert origin["sha256"] == info["sha256"]
+    ready = create_app({"IPGEO_DB_PATH": str(mmdb)}).test_client().get("/readyz").get_json()
+    assert ready["db"]["converted_from"] == origin
+    assert ready["db"]["sha256"] != origin["sha256"]
     code, out, err = run(capsys, "lookup", "--db", str(mmdb), "114.114.114.114")
     assert code == 0, err
     body = json.loads(out)
