@@ -15,6 +15,7 @@ import time
 import ip2region.searcher as xdb_searcher
 import ip2region.util as xdb_util
 import ipdb
+import jsonschema
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -118,8 +119,16 @@ def test_cli_info_check_convert_lookup(request, capsys, tmp_path, fixture):
     origin = json.loads(out)["converted_from"]
     assert origin["format"] == info["format"]
     assert origin["sha256"] == info["sha256"]
-    ready = create_app({"IPGEO_DB_PATH": str(mmdb)}).test_client().get("/readyz").get_json()
+    client = create_app({"IPGEO_DB_PATH": str(mmdb)}).test_client()
+    ready = client.get("/readyz").get_json()
     assert ready["db"]["converted_from"] == origin
+    # The answers and /readyz match the OpenAPI document.
+    doc = client.get("/v1/openapi.json").get_json()
+    for url, template in (("/readyz", "/readyz"), ("/v1/ip/114.114.114.114", "/v1/ip/{ip}")):
+        schema = doc["paths"][template]["get"]["responses"]["200"]["content"]["application/json"]
+        jsonschema.Draft202012Validator(
+            {**schema["schema"], "components": doc["components"]}
+        ).validate(client.get(url).get_json())
     assert ready["db"]["sha256"] != origin["sha256"]
     code, out, err = run(capsys, "lookup", "--db", str(mmdb), "114.114.114.114")
     assert code == 0, err
