@@ -119,6 +119,7 @@ def test_cli_info_check_convert_lookup(request, capsys, tmp_path, fixture):
     origin = json.loads(out)["converted_from"]
     assert origin["format"] == info["format"]
     assert origin["sha256"] == info["sha256"]
+    assert origin["unknown_names"] == 0
     client = create_app({"IPGEO_DB_PATH": str(mmdb)}).test_client()
     ready = client.get("/readyz").get_json()
     assert ready["db"]["converted_from"] == origin
@@ -149,6 +150,14 @@ def test_unknown_names_are_listed(capsys, tmp_path):
     code, out, err = run(capsys, "info", str(path))
     assert code == 0, err
     assert json.loads(out)["unknown_names"] == {"乌有市": 1}
+    # Conversion keeps the count: /readyz and the metric show it.
+    mmdb = tmp_path / "odd.mmdb"
+    code, out, err = run(capsys, "convert", "--no-progress", str(path), str(mmdb))
+    assert code == 0, err
+    assert "1 names without codes (乌有市)" in out
+    client = create_app({"IPGEO_DB_PATH": str(mmdb)}).test_client()
+    assert client.get("/readyz").get_json()["db"]["converted_from"]["unknown_names"] == 1
+    assert "ipgeo_db_unknown_names 1.0" in client.get("/metrics").get_data(as_text=True)
 
 
 def test_ipv6_xdb(tmp_path):

@@ -16,7 +16,9 @@ from .mmdb_writer import ProgressBar, Range, write_mmdb
 from .sources import KNOWN, Source, sniff
 
 #: The description's wording; ``ipgeo.sources.mmdb`` parses it back.
-DESCRIPTION = "converted from {format} file {name} (sha256 {sha256}) by ipgeo"
+DESCRIPTION = (
+    "converted from {format} file {name} (sha256 {sha256}) by ipgeo; {unknown} names without codes"
+)
 
 
 def _ranges(src: Source, counter: list[int]) -> Iterator[Range]:
@@ -55,8 +57,13 @@ def convert(src_path: str, dst_path: str, progress: bool | None = None) -> dict[
                     _ranges(src, count),
                     database_type=src.database_type,
                     languages=list(src.languages),
-                    description=DESCRIPTION.format(
-                        format=kind.format, name=os.path.basename(src_path), sha256=sha
+                    description=lambda: DESCRIPTION.format(
+                        format=kind.format,
+                        name=os.path.basename(src_path),
+                        sha256=sha,
+                        unknown=len(getattr(src, "enricher", None).unknown)
+                        if hasattr(src, "enricher")
+                        else 0,
                     ),
                     build_epoch=src.build_epoch,
                     progress=bar,

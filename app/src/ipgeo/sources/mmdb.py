@@ -13,6 +13,7 @@ import socket
 import time
 from array import array
 from collections.abc import Iterator
+from typing import Any
 
 import maxminddb
 from maxminddb.decoder import Decoder
@@ -88,14 +89,20 @@ class MMDBSource:
 
 _CONVERTED = re.compile(
     r"converted from (?P<format>\S+) file (?P<name>.+) \(sha256 (?P<sha256>[0-9a-f]{64})\) by ipgeo"
+    r"(?:; (?P<unknown_names>\d+) names without codes)?"
 )
 
 
-def converted_from(description: object) -> dict[str, str] | None:
+def converted_from(description: object) -> dict[str, Any] | None:
     """The origin ``ipgeo convert`` wrote into the description (``ipgeo.convert``)."""
     text = description.get("en") if isinstance(description, dict) else None
     match = _CONVERTED.fullmatch(text) if isinstance(text, str) else None
-    return match.groupdict() if match else None
+    if not match:
+        return None
+    origin: dict[str, Any] = {k: match[k] for k in ("format", "name", "sha256")}
+    # How many distinct names of the original the built-in dictionaries could not place.
+    origin["unknown_names"] = int(match["unknown_names"]) if match["unknown_names"] else None
+    return origin
 
 
 # --- the search tree ------------------------------------------------------------------------

@@ -122,6 +122,11 @@ SCHEMAS: dict[str, Any] = {
                                     "format": {"type": "string"},
                                     "name": {"type": "string"},
                                     "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                                    "unknown_names": {
+                                        "description": "Distinct names the built-in code "
+                                        "dictionaries could not place.",
+                                        "type": ["integer", "null"],
+                                    },
                                 }
                             ),
                         ],
