@@ -160,7 +160,7 @@ def test_unknown_names_are_listed(capsys, tmp_path):
     assert "ipgeo_db_unknown_names 1.0" in client.get("/metrics").get_data(as_text=True)
 
 
-def test_ipv6_xdb(tmp_path):
+def test_ipv6_xdb(tmp_path, capsys):
     path = tmp_path / "ip2region_v6.xdb"
     ranges = [
         (to_int("2001:db8::"), to_int("2001:db8::ffff"), xdb_text(PLACES[0])),
@@ -178,6 +178,17 @@ def test_ipv6_xdb(tmp_path):
     assert src.lookup(ipaddress.ip_address("240e:1::1"))[1] == 16
     assert src.verify().startswith("ip2region xdb 3.0 (IPv6")
     assert list(src.iterate()) == []
+    # check-db and lookup work; convert (IPv4 MMDB only) says why it cannot.
+    code, out, err = run(capsys, "check-db", str(path))
+    assert code == 0, err
+    code, out, err = run(capsys, "lookup", "--db", str(path), "240e:1::1")
+    assert code == 0, err
+    assert json.loads(out)["region"]["code"] == "FJ"
+    code, out, err = run(capsys, "convert", "--no-progress", str(path), str(tmp_path / "v6.mmdb"))
+    assert code != 0
+    assert (
+        err.strip() == f"ipgeo: {path}: no IPv4 data to convert (convert writes IPv4 MaxMind DBs)"
+    )
 
 
 # --- hypothesis: the readers against ipaddress and the official readers ---------------------
