@@ -65,8 +65,9 @@ def test_ipip_with_code_dictionary(ipip_file):
     codes = Path(__file__).parent / "data" / "adcodes.tsv"
     app = create_app({"IPGEO_DB_PATH": str(ipip_file), "IPGEO_ADCODE_FILE": str(codes)})
     body = app.test_client().get("/v1/ip/114.114.114.114").get_json()
-    # No ISO codes in this format; the dictionary matches the country by its name.
-    assert body["region"] == {"code": None, "name": "江苏", "adcode": "320000"}
+    # No ISO codes in this format: the built-in dictionaries give them; the operator's
+    # dictionary matches the country by its name.
+    assert body["region"] == {"code": "JS", "name": "江苏", "adcode": "320000"}
     assert body["city"] == {"name": "南京", "adcode": "320100"}
 
 
@@ -83,9 +84,10 @@ def test_ipip_lookup(ipip_client):
     assert resp.get_json() == {
         "ip": "114.114.114.114",
         "network": "114.114.0.0/16",
-        "country": {"code": None, "name": "中国"},
-        "region": {"code": None, "name": "江苏"},
-        "city": {"name": "南京"},
+        # The format has names only: the codes come from the built-in dictionaries.
+        "country": {"code": "CN", "name": "中国"},
+        "region": {"code": "JS", "name": "江苏", "adcode": "320000"},
+        "city": {"name": "南京", "adcode": "320100"},
         "location": {"latitude": None, "longitude": None, "time_zone": None},
     }
 
@@ -98,7 +100,8 @@ def test_ipip_lookup(ipip_client):
         ("1.0.2.5", "1.0.2.0/23", "中国", "福建", "福州"),
         ("8.8.8.8", "8.0.0.0/5", "美国", None, None),
         ("114.113.255.255", "114.112.0.0/15", "美国", None, None),
-        ("223.5.5.5", "192.0.0.0/3", "中国", "北京", None),
+        # A municipality is its own city.
+        ("223.5.5.5", "192.0.0.0/3", "中国", "北京", "北京"),
         ("::ffff:1.0.2.5", "1.0.2.0/23", "中国", "福建", "福州"),
     ],
 )

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .errors import CheckError, DatabaseError
-from .sources import FORMATS, open_source, read_ends, sniff
+from .sources import FORMATS, KNOWN, open_source, read_ends, sniff
 from .types import Progress
 
 __all__ = ["CheckError", "Expectation", "check_db"]
@@ -46,14 +46,21 @@ def _check_answers(path: str, expects: Sequence[Expectation]) -> None:
             ip = ipaddress.ip_address(exp.ip)
             try:
                 record, _ = source.lookup(ip)
-            except source.lookup_errors as exc:
+            except (*source.lookup_errors, UnicodeDecodeError, IndexError) as exc:
                 raise CheckError(f"corrupt: lookup of {exp.ip} failed: {exc}") from None
             if not exp.country:
                 continue
-            got = ((record or {}).get("country") or {}).get("iso_code")
+            country = (record or {}).get("country") or {}
+            got = country.get("iso_code")
             if got != exp.country:
+                names = country.get("names") or {}
+                what = got or (
+                    f"no country code (names {', '.join(sorted(set(names.values())))})"
+                    if names
+                    else "nothing"
+                )
                 raise CheckError(
-                    f"wrong answer: {exp.ip} resolved to {got or 'nothing'}, expected {exp.country}"
+                    f"wrong answer: {exp.ip} resolved to {what}, expected {exp.country}"
                 )
     finally:
         source.close()
@@ -79,7 +86,7 @@ def check_db(
         for fmt in FORMATS:
             if reason := fmt.explain(head):
                 raise CheckError(reason)
-        raise CheckError("unknown format: neither a MaxMind DB (no metadata marker) nor 17monipdb")
+        raise CheckError(f"unknown format: not {KNOWN}")
     summary = kind.check(path, size, report)
     report("checking lookups")
     _check_answers(path, expects)

@@ -1,4 +1,7 @@
-"""The ``ipgeo`` command line: lookup, info, check-db (and convert)."""
+"""The ``ipgeo`` command line: lookup, info, check-db, check-codes, convert, prepare.
+
+Every failure is one line on stderr naming the file and the problem, and a non-zero exit.
+"""
 
 from __future__ import annotations
 
@@ -46,6 +49,9 @@ def cmd_lookup(args: argparse.Namespace) -> int:
         body = db.answer(args.ip, lang, fields)
     except DatabaseError as exc:
         return _fail(str(exc))
+    except (ValueError, UnicodeDecodeError, IndexError) as exc:
+        # A damaged file: its reader failed on the bytes this lookup needed.
+        return _fail(f"{path}: corrupt {db.source.format} file: lookup of {args.ip} failed: {exc}")
     except NotFoundError as exc:
         return _fail(f"{exc.code}: {exc.message}")
     except APIError as exc:
@@ -63,6 +69,15 @@ def cmd_info(args: argparse.Namespace) -> int:
     info["version"] = db.version
     info["ip_version"] = db.source.ip_version
     info["default_lang"] = db.default_lang
+    enricher = getattr(db.source, "enricher", None)
+    if enricher is not None:
+        # Names only: which of them the built-in dictionaries could not place.
+        try:
+            ranges = sum(1 for _ in db.source.iterate())
+        except (ValueError, UnicodeDecodeError, IndexError) as exc:
+            return _fail(f"{args.file}: corrupt {db.source.format} file: {exc}")
+        info["ranges"] = ranges
+        info["unknown_names"] = dict(enricher.unknown.most_common())
     _print_json(info)
     return 0
 
@@ -84,7 +99,9 @@ def cmd_check_db(args: argparse.Namespace) -> int:
     if args.index:
         kind = sniff(args.file)
         if kind is None or not kind.indexable:
-            return _fail(f"check-db {args.file}: a prepared index needs a MaxMind DB")
+            return _fail(
+                f"check-db {args.file}: a prepared index needs a MaxMind DB (ipgeo convert first)"
+            )
         try:
             codes = CodeBook.load(args.codes) if args.codes else None
         except CodesError as exc:
@@ -120,9 +137,17 @@ def cmd_convert(args: argparse.Namespace) -> int:
         stats = convert(args.src, args.dst, progress=None if args.progress else False)
     except DatabaseError as exc:
         return _fail(str(exc))
+    unknown = stats["unknown_names"]
+    assert isinstance(unknown, dict)
     print(
         f"wrote {args.dst}: {stats['networks']} networks, {stats['records']} distinct records, "
-        f"{stats['nodes']} nodes"
+        f"{stats['nodes']} nodes; from {stats['source_format']} sha256 {stats['source_sha256']}; "
+        f"{len(unknown)} names without codes"
+        + (
+            f" ({', '.join(list(unknown)[:10])}{', ...' if len(unknown) > 10 else ''})"
+            if unknown
+            else ""
+        )
     )
     return 0
 
@@ -139,7 +164,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     except DatabaseError as exc:
         return _fail(str(exc))
     if not db.source.indexable:
-        return _fail(f"{args.db}: prepare needs a MaxMind DB (convert 17monipdb first)")
+        return _fail(f"{args.db}: prepare needs a MaxMind DB (ipgeo convert first)")
     langs = args.lang or [lang for lang in ("en", "zh-CN") if lang in db.languages]
     langs = langs or list(db.languages[:1])
 
@@ -216,7 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.set_defaults(func=cmd_check_codes)
 
-    p = sub.add_parser("convert", help="write a 17monipdb file out as a MaxMind DB")
+    p = sub.add_parser(
+        "convert", help="write a 17monipdb, IPDB or xdb file out as a MaxMind DB (IPv4)"
+    )
     p.add_argument("src")
     p.add_argument("dst")
     p.add_argument(

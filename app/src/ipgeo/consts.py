@@ -8,6 +8,8 @@ VERSION = "0.1.0"
 #: Format names, as ``Source.format`` and ``/readyz`` (``db.format``) give them.
 MMDB = "mmdb"
 IPIP = "17mon"
+IPDB = "ipdb"
+XDB = "xdb"
 
 # The MaxMind DB metadata section starts after this marker, within the last 128 KiB.
 MMDB_MARKER = b"\xab\xcd\xefMaxMind.com"

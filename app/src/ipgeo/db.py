@@ -136,6 +136,8 @@ class Database:
             "sha256": self.sha256,
             "path": self.path,
             "languages": list(self.languages),
+            # An MMDB written by ``ipgeo convert``: the original's format, name and SHA-256.
+            "converted_from": getattr(self.source, "converted_from", None),
             "index": None
             if self.index is None
             else {

@@ -160,7 +160,7 @@ def write_mmdb(
     *,
     database_type: str,
     languages: list[str],
-    description: str,
+    description: str | Callable[[], str],
     build_epoch: int | None = None,
     progress: ProgressBar | None = None,
     record_size: int | None = None,
@@ -205,7 +205,8 @@ def write_mmdb(
         "binary_format_minor_version": UInt16(0),
         "build_epoch": UInt64(time.time() if build_epoch is None else build_epoch),
         "database_type": database_type,
-        "description": {"en": description},
+        # A callable is asked after the ranges are read (e.g. to count what they held).
+        "description": {"en": description() if callable(description) else description},
         "ip_version": UInt16(4),
         "languages": languages,
         "node_count": node_count,

@@ -80,8 +80,9 @@ def shape(
 ) -> dict[str, Any]:
     """The lookup body. Every key is always present; missing parts are null.
 
-    With a code dictionary, ``region`` and ``city`` also carry an ``adcode`` (null when the
-    dictionary has none for them); without one, the body has no ``adcode`` keys at all.
+    With a code dictionary, or a record from the built-in dictionaries (``adcode``),
+    ``region`` and ``city`` also carry an ``adcode`` (null when none is known); without
+    either, the body has no ``adcode`` keys at all.
     """
     rec = record or {}
     country = rec.get("country") or {}
@@ -101,8 +102,14 @@ def shape(
             "time_zone": location.get("time_zone"),
         },
     }
-    if codes is not None:
-        body["region"]["adcode"], body["city"]["adcode"] = codes.adcodes(rec)
+    # Records of name-only formats carry the built-in dictionaries' codes (ipgeo.dictionaries),
+    # also after conversion to MMDB; an operator's dictionary overrides them where it matches.
+    own = rec.get("adcode")
+    if codes is not None or isinstance(own, Mapping):
+        region_code, city_code = codes.adcodes(rec) if codes is not None else (None, None)
+        own = own if isinstance(own, Mapping) else {}
+        body["region"]["adcode"] = region_code or own.get("region")
+        body["city"]["adcode"] = city_code or own.get("city")
     return body
 
 

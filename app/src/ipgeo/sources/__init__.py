@@ -14,13 +14,25 @@ from typing import Protocol
 
 from ..errors import DatabaseError
 from ..types import IPAddress, Progress, Record
+from .ipdb import IPDBSource
 from .ipip import IPIPSource
 from .mmdb import MMDBSource
+from .xdb import XdbSource
 
-__all__ = ["FORMATS", "IPIPSource", "MMDBSource", "Source", "open_source", "read_ends", "sniff"]
+__all__ = [
+    "FORMATS",
+    "IPDBSource",
+    "IPIPSource",
+    "MMDBSource",
+    "Source",
+    "XdbSource",
+    "open_source",
+    "read_ends",
+    "sniff",
+]
 
 # What sniffing reads: MMDB metadata lies in the last 128 KiB; 64 KiB of the head hold a
-# 17monipdb header and enough of an MMDB search tree to recognise a truncated file.
+# 17monipdb, xdb or IPDB header and enough of an MMDB search tree to recognise a truncated file.
 HEAD_SIZE = 64 * 1024
 TAIL_SIZE = 128 * 1024
 
@@ -69,7 +81,10 @@ class Source(Protocol):
 
 
 #: Every format, in the order they are tried.
-FORMATS: tuple[type[Source], ...] = (MMDBSource, IPIPSource)
+FORMATS: tuple[type[Source], ...] = (MMDBSource, IPDBSource, XdbSource, IPIPSource)
+
+#: What the formats are called in messages.
+KNOWN = "a MaxMind DB, an ipip.net IPDB, an ip2region xdb or a 17monipdb file"
 
 
 def read_ends(path: str | os.PathLike[str]) -> tuple[bytes, bytes, int]:
@@ -97,5 +112,5 @@ def open_source(path: str) -> Source:
     except OSError as exc:
         raise DatabaseError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if kind is None:
-        raise DatabaseError(f"{path}: unknown format (neither a MaxMind DB nor a 17monipdb file)")
+        raise DatabaseError(f"{path}: unknown format (not {KNOWN})")
     return kind(path)

@@ -15,11 +15,13 @@ import mmap
 import os
 from array import array
 from collections.abc import Iterator
-from typing import Any
 
 from ..consts import IPIP
+from ..dictionaries import Enricher
 from ..errors import CheckError, DatabaseError
 from ..types import IPAddress, Progress, Record
+from . import common
+from .common import largest_block
 
 HEADER = 4
 OCTET_TABLE = 1024
@@ -28,16 +30,6 @@ RECORD = 8
 # The data's own words for "no location": answered as not found, like private ranges in MMDB.
 NO_LOCATION = frozenset({"局域网", "本机地址", "保留地址", "共享地址", "本地链路", "组播地址"})
 LANG = "zh-CN"
-
-
-def largest_block(ip: int, first: int, last: int) -> int:
-    """Prefix length of the largest CIDR block that holds ``ip`` and lies in first..last."""
-    for prefix in range(33):
-        size = 1 << (32 - prefix)
-        start = ip & ~(size - 1) & 0xFFFFFFFF
-        if start >= first and start + size - 1 <= last:
-            return prefix
-    return 32  # pragma: no cover - a /32 always fits since first <= ip <= last
 
 
 def _uint32_be(raw: bytes, stride: int, count: int) -> array:
@@ -57,11 +49,13 @@ def looks_like_ipip(head: bytes, file_size: int) -> bool:
         return False
     index_len = int.from_bytes(head[:HEADER], "big")
     # The text starts at index_len - 1024, inside the file, after whole 8-byte records.
+    # (A text base past the end is a truncated file, which the reader reports as such.)
     text_base = index_len - OCTET_TABLE
-    if not RECORDS_START + RECORD <= text_base <= file_size or (text_base - RECORDS_START) % RECORD:
+    if text_base < RECORDS_START + RECORD or (text_base - RECORDS_START) % RECORD:
         return False
     starts = [int.from_bytes(head[4 + 4 * i : 8 + 4 * i], "little") for i in range(256)]
-    return all(a <= b for a, b in itertools.pairwise(starts))
+    count = (text_base - RECORDS_START) // RECORD
+    return starts[-1] < count and all(a <= b for a, b in itertools.pairwise(starts))
 
 
 class IPIPSource:
@@ -87,6 +81,12 @@ class IPIPSource:
             raise DatabaseError(f"{path}: not a 17monipdb file")
         index_len = int.from_bytes(self._mm[:HEADER], "big")
         self._text_base = index_len - OCTET_TABLE
+        if self._text_base > size:
+            self._mm.close()
+            raise DatabaseError(
+                f"{path}: truncated 17monipdb: its records end at byte {self._text_base}, "
+                f"the file at {size}"
+            )
         self.count = (self._text_base - RECORDS_START) // RECORD
         records = self._mm[RECORDS_START : self._text_base]
         self._ends = _uint32_be(records, RECORD, self.count)
@@ -96,6 +96,7 @@ class IPIPSource:
         ]
         # The format has no build date; the file's mtime is the closest thing.
         self.build_epoch = int(os.stat(path).st_mtime)
+        self.enricher = Enricher()
 
     @staticmethod
     def sniff(head: bytes, tail: bytes, size: int) -> bool:
@@ -124,6 +125,8 @@ class IPIPSource:
         offset = int.from_bytes(self._mm[pos + 4 : pos + 7], "little")
         length = self._mm[pos + 7]
         start = self._text_base + offset
+        if start + length > len(self._mm):
+            raise ValueError(f"truncated 17monipdb: text of record {index} is past the end")
         text = self._mm[start : start + length].decode("utf-8")
         return first, last, text.split("\t")
 
@@ -136,12 +139,12 @@ class IPIPSource:
             return None, 0
         first, last, parts = self.entry(index)
         prefix = largest_block(value, first, last)
-        return to_record(parts), prefix
+        return to_record(parts, self.enricher), prefix
 
     def iterate(self) -> Iterator[tuple[int, int, int, Record]]:
         for index in range(self.count):
             first, last, parts = self.entry(index)
-            record = to_record(parts)
+            record = to_record(parts, self.enricher)
             if record is not None:
                 yield first, last, index, record
 
@@ -176,15 +179,10 @@ class IPIPSource:
         self._mm.close()
 
 
-def to_record(parts: list[str]) -> Record | None:
-    """The MMDB-like record for one text entry (names only: the format has no codes)."""
+def to_record(parts: list[str], enricher: Enricher | None = None) -> Record | None:
+    """The MMDB-like record for one text entry; the format has names only, ``enricher``
+    adds their codes (:mod:`ipgeo.dictionaries`)."""
     country, province, city = ([*parts, "", "", ""])[:3]
     if not country or country in NO_LOCATION:
         return None
-    record: dict[str, Any] = {"country": {"names": {LANG: country}}}
-    # ipip repeats the country as the province for places without one (e.g. 香港).
-    if province and province != country:
-        record["subdivisions"] = [{"names": {LANG: province}}]
-    if city and city != province:
-        record["city"] = {"names": {LANG: city}}
-    return record
+    return common.to_record(LANG, country, province, city, enricher=enricher)

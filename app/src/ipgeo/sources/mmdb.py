@@ -8,10 +8,12 @@ themselves: the reader has no API for either.
 from __future__ import annotations
 
 import mmap
+import re
 import socket
 import time
 from array import array
 from collections.abc import Iterator
+from typing import Any
 
 import maxminddb
 from maxminddb.decoder import Decoder
@@ -45,6 +47,8 @@ class MMDBSource:
         self.build_epoch: int = int(meta.build_epoch)
         self.languages: tuple[str, ...] = tuple(meta.languages)
         self.ip_version: int = int(meta.ip_version)
+        #: For a file ``ipgeo convert`` wrote: the original's format, name and SHA-256.
+        self.converted_from = converted_from(meta.description)
 
     @staticmethod
     def sniff(head: bytes, tail: bytes, size: int) -> bool:
@@ -81,6 +85,24 @@ class MMDBSource:
 
     def close(self) -> None:
         self._reader.close()
+
+
+_CONVERTED = re.compile(
+    r"converted from (?P<format>\S+) file (?P<name>.+) \(sha256 (?P<sha256>[0-9a-f]{64})\) by ipgeo"
+    r"(?:; (?P<unknown_names>\d+) names without codes)?"
+)
+
+
+def converted_from(description: object) -> dict[str, Any] | None:
+    """The origin ``ipgeo convert`` wrote into the description (``ipgeo.convert``)."""
+    text = description.get("en") if isinstance(description, dict) else None
+    match = _CONVERTED.fullmatch(text) if isinstance(text, str) else None
+    if not match:
+        return None
+    origin: dict[str, Any] = {k: match[k] for k in ("format", "name", "sha256")}
+    # How many distinct names of the original the built-in dictionaries could not place.
+    origin["unknown_names"] = int(match["unknown_names"]) if match["unknown_names"] else None
+    return origin
 
 
 # --- the search tree ------------------------------------------------------------------------

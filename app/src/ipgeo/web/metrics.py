@@ -64,6 +64,13 @@ DB_LOADED = Gauge(
     "ipgeo_db_loaded", "1 when the worker has a database loaded.", multiprocess_mode="livemin"
 )
 
+DB_UNKNOWN_NAMES = Gauge(
+    "ipgeo_db_unknown_names",
+    "Distinct place names of the loaded database the built-in code dictionaries could not "
+    "place (found at conversion, or so far by this worker for a name-only file).",
+    multiprocess_mode="livemax",
+)
+
 UNMATCHED = "unmatched"
 
 
@@ -72,6 +79,15 @@ def record_db(db: Database | None) -> None:
     if db is not None:
         DB_BUILD.set(db.source.build_epoch)
         DB_AGE.set(time.time() - db.source.build_epoch)
+        DB_UNKNOWN_NAMES.set(unknown_names(db))
+
+
+def unknown_names(db: Database) -> int:
+    enricher = getattr(db.source, "enricher", None)
+    if enricher is not None:
+        return len(enricher.unknown)
+    origin = getattr(db.source, "converted_from", None) or {}
+    return int(origin.get("unknown_names") or 0)
 
 
 def _start() -> None:

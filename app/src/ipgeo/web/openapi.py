@@ -32,7 +32,8 @@ def _ref(name: str) -> dict[str, str]:
 _ADCODE = {
     **NULLABLE_STRING,
     "description": "Code from the configured code dictionary (e.g. GB/T 2260); present only "
-    "when the service has one (IPGEO_ADCODE_FILE), null when it has no entry.",
+    "when the service has one (IPGEO_ADCODE_FILE) or the database's records carry the built-in "
+    "dictionaries' codes (17monipdb, IPDB, xdb and their conversions), null when none is known.",
 }
 
 _LOOKUP_PROPS = {
@@ -105,12 +106,31 @@ SCHEMAS: dict[str, Any] = {
             "db": _obj(
                 {
                     "type": {"type": "string"},
-                    "format": {"enum": ["mmdb", "17mon"]},
+                    "format": {"enum": ["mmdb", "17mon", "ipdb", "xdb"]},
                     "build_epoch": {"type": "integer"},
                     "build_date": {"type": "string", "format": "date-time"},
                     "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
                     "path": {"type": "string"},
                     "languages": {"type": "array", "items": {"type": "string"}},
+                    "converted_from": {
+                        "description": "For an MMDB written by ipgeo convert: the original "
+                        "file's format, name and SHA-256.",
+                        "anyOf": [
+                            {"type": "null"},
+                            _obj(
+                                {
+                                    "format": {"type": "string"},
+                                    "name": {"type": "string"},
+                                    "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                                    "unknown_names": {
+                                        "description": "Distinct names the built-in code "
+                                        "dictionaries could not place.",
+                                        "type": ["integer", "null"],
+                                    },
+                                }
+                            ),
+                        ],
+                    },
                     "index": {
                         "description": "The prepared index in use, if any.",
                         "anyOf": [

