@@ -3,7 +3,9 @@
 Runs on the monitoring host (its Prometheus listens on loopback), with the standard library only:
 
   promwatch.py targets --expect N            every active target up, N of them
-  promwatch.py query EXPR                    an instant query's result vector
+  promwatch.py query EXPR                    an instant query's result vector; with --expect N
+                                             (and --label k=v) waits until it has N series (each
+                                             with that label value)
   promwatch.py alert NAME --match k=v --state firing|absent --since EPOCH
                                              the alert reaches the state; the seconds it took
                                              since EPOCH (when the event started) and since the
@@ -53,6 +55,17 @@ def targets(base: str, expect: int) -> tuple[bool, dict[str, Any]]:
     ]
     ok = len(rows) == expect and all(r["health"] == "up" for r in rows)
     return ok, {"targets": sorted(rows, key=lambda r: (r["job"], r["node"]))}
+
+
+def query(
+    base: str, expr: str, expect: int | None, labels: dict[str, str]
+) -> tuple[bool, dict[str, Any]]:
+    result = api(base, "/api/v1/query", query=expr)["result"]
+    ok = expect is None or (
+        len(result) == expect
+        and all(all(r["metric"].get(k) == v for k, v in labels.items()) for r in result)
+    )
+    return ok, {"result": result}
 
 
 def alert(
@@ -106,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--expect", type=int, required=True)
     q = sub.add_parser("query")
     q.add_argument("expr")
+    q.add_argument("--expect", type=int, default=None, help="wait for this many series")
+    q.add_argument("--label", action="append", default=[], help="label=value every series has")
     a = sub.add_parser("alert")
     a.add_argument("name")
     a.add_argument("--match", action="append", default=[], help="label=value")
@@ -116,9 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "targets":
         return wait(lambda: targets(base, args.expect), args.timeout)
     if args.cmd == "query":
-        data = api(base, "/api/v1/query", query=args.expr)
-        print(json.dumps({"ok": True, "result": data["result"]}))
-        return 0
+        labels = dict(m.split("=", 1) for m in args.label)
+        return wait(lambda: query(base, args.expr, args.expect, labels), args.timeout)
     match = dict(m.split("=", 1) for m in args.match)
     since = args.since if args.since is not None else time.time()
     return wait(lambda: alert(base, args.name, match, args.state, since), args.timeout)

@@ -15,7 +15,7 @@ import pytest
 
 @pytest.fixture
 def fake_prometheus():
-    state: dict = {"targets": [], "alerts": []}
+    state: dict = {"targets": [], "alerts": [], "result": []}
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
@@ -24,7 +24,7 @@ def fake_prometheus():
             elif self.path.startswith("/api/v1/alerts"):
                 data = {"alerts": state["alerts"]}
             else:
-                data = {"resultType": "vector", "result": [{"metric": {"node": "a"}}]}
+                data = {"resultType": "vector", "result": state["result"]}
             body = json.dumps({"status": "success", "data": data}).encode()
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
@@ -84,3 +84,26 @@ def test_alert_firing_times_and_absence(fake_prometheus, capsys):
     assert promwatch.main([*args, "--state", "absent"]) == 1
     state["alerts"] = state["alerts"][1:]
     assert promwatch.main([*args, "--state", "absent"]) == 0
+
+
+def test_query_waits_for_the_series_expected(fake_prometheus, capsys):
+    url, state = fake_prometheus
+    state["result"] = [{"metric": {"node": "a", "sha256": "old"}, "value": [0, "1"]}]
+    assert promwatch.main(["--url", url, "query", "up"]) == 0
+    assert json.loads(capsys.readouterr().out)["result"][0]["metric"]["node"] == "a"
+    args = [
+        "--url",
+        url,
+        "--timeout",
+        "0.4",
+        "query",
+        "x",
+        "--expect",
+        "1",
+        "--label",
+        "sha256=new",
+    ]
+    assert promwatch.main(args) == 1
+    state["result"][0]["metric"]["sha256"] = "new"
+    assert promwatch.main(args) == 0
+    assert promwatch.main([*args[:-3], "2"]) == 1
