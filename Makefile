@@ -12,7 +12,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export ANSIBLE_FORCE_COLOR := $(if $(CI),0,1)
 
-.PHONY: help host venv db image demo demo-destroy lint unit molecule molecule-clean molecule-ops molecule-ha test bench
+.PHONY: help host venv db image promtool demo demo-destroy lint unit molecule molecule-clean molecule-ops molecule-ha test bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -53,7 +53,12 @@ lint: venv ## yamllint, ansible-lint (production profile, offline), ruff
 	ruff check .
 	ruff format --check .
 
-unit: venv db ## pytest: the app and the helpers
+# promtool (Debian's prometheus package, unpacked, not installed) for tests/monitoring.
+promtool: build/tools/promtool ## Fetch promtool for the alert rules' and dashboard's tests
+build/tools/promtool:
+	scripts/promtool-deps.sh
+
+unit: venv db promtool ## pytest: the app, the helpers, the alert rules and dashboard
 	pytest -q
 
 molecule-clean: host ## Remove leftovers of an interrupted Molecule run (by label and network name)

@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from ipgeo.db import file_sha256
 
 
 def _sample(text: str, name: str, **labels: str) -> float:
@@ -50,7 +51,7 @@ def _worker_pids(mdir: Path) -> set[str]:
     return {m.group(1) for p in mdir.iterdir() if (m := re.match(r"counter_(\d+)\.db$", p.name))}
 
 
-def test_metrics_count_across_workers(gunicorn_two_workers, http_get):
+def test_metrics_count_across_workers(gunicorn_two_workers, http_get, db_path):
     base, mdir = gunicorn_two_workers
     # The stale file from an earlier run was removed by on_starting.
     assert "999999" not in _worker_pids(mdir)
@@ -70,3 +71,49 @@ def test_metrics_count_across_workers(gunicorn_two_workers, http_get):
     counted = _sample(text, "ipgeo_http_requests_total", endpoint="/v1/ip/<anything:ip>")
     assert counted == sent
     assert _sample(text, "ipgeo_lookups_total", result="found") == sent
+    # Info metrics: one series each, value 1, not one per worker (livemax, not a sum).
+    assert _sample(text, "ipgeo_release_info") == 1
+    assert _sample(text, "ipgeo_db_info") == 1
+    assert _sample(text, "ipgeo_db_info", sha256=file_sha256(str(db_path))) == 1
+
+
+def _series(text: str, name: str) -> list[dict[str, str]]:
+    """The label sets of ``name``'s samples whose value is not 0."""
+    found = []
+    for line in text.splitlines():
+        m = re.match(rf"^{name}\{{(.*)\}} (\S+)$", line)
+        if m and float(m.group(2)) != 0:
+            found.append(dict(re.findall(r'(\w+)="([^"]*)"', m.group(1))))
+    return found
+
+
+def test_release_and_db_info(db_path):
+    from ipgeo import create_app
+    from ipgeo.consts import VERSION
+
+    env = {"IPGEO_DB_PATH": str(db_path), "IPGEO_RELEASE": "r-one"}
+    text = create_app(env).test_client().get("/metrics").get_data(as_text=True)
+    assert _series(text, "ipgeo_release_info") == [{"release": "r-one", "version": VERSION}]
+    (db,) = _series(text, "ipgeo_db_info")
+    assert db["sha256"] == file_sha256(str(db_path))
+    assert db["version"] == f"1530653216-{db['sha256'][:12]}"
+
+    # A new release in the same process replaces the old label set: one series stays at 1.
+    text = (
+        create_app({**env, "IPGEO_RELEASE": "r-two"})
+        .test_client()
+        .get("/metrics")
+        .get_data(as_text=True)
+    )
+    assert _series(text, "ipgeo_release_info") == [{"release": "r-two", "version": VERSION}]
+    assert len(_series(text, "ipgeo_db_info")) == 1
+
+
+def test_db_info_absent_without_db(tmp_path):
+    from ipgeo import create_app
+
+    app = create_app({"IPGEO_DB_PATH": str(tmp_path / "missing.mmdb")})
+    text = app.test_client().get("/metrics").get_data(as_text=True)
+    assert _series(text, "ipgeo_db_info") == []
+    assert _sample(text, "ipgeo_db_loaded") == 0
+    assert len(_series(text, "ipgeo_release_info")) == 1

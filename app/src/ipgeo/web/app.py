@@ -45,6 +45,7 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
     app.register_blueprint(openapi.bp)
     metrics.init_app(app)
     metrics.record_db(holder.db)
+    metrics.record_release(settings.release)
 
     node = settings.node_name
 

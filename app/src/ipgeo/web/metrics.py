@@ -24,6 +24,7 @@ from prometheus_client import (
     values,
 )
 
+from ..consts import VERSION
 from ..db import Database
 from .state import holder
 
@@ -71,7 +72,44 @@ DB_UNKNOWN_NAMES = Gauge(
     multiprocess_mode="livemax",
 )
 
+# Info metrics (value 1, the facts in labels) that let Prometheus compare nodes: which release
+# and which database each serves. livemax: a node whose workers disagree (a reload under way)
+# shows both label sets, and a dead worker's set goes with it (gunicorn's child_exit hook).
+RELEASE_INFO = Gauge(
+    "ipgeo_release_info",
+    "The release of the running code (value 1; release and package version in labels).",
+    ["release", "version"],
+    multiprocess_mode="livemax",
+)
+DB_INFO = Gauge(
+    "ipgeo_db_info",
+    "The loaded database (value 1; its SHA-256 and version, build time and digest, in labels).",
+    ["sha256", "version"],
+    multiprocess_mode="livemax",
+)
+
 UNMATCHED = "unmatched"
+
+# The label values last set to 1 on each info metric in this process: a new value zeroes the
+# old one first (multiprocess files keep a removed child's last value).
+_info_labels: dict[Gauge, tuple[str, ...]] = {}
+
+
+def _set_info(gauge: Gauge, labels: tuple[str, ...] | None) -> None:
+    old = _info_labels.get(gauge)
+    if old == labels:
+        return
+    if old is not None:
+        gauge.labels(*old).set(0)
+        gauge.remove(*old)
+        del _info_labels[gauge]
+    if labels is not None:
+        gauge.labels(*labels).set(1)
+        _info_labels[gauge] = labels
+
+
+def record_release(release: str) -> None:
+    _set_info(RELEASE_INFO, (release, VERSION))
 
 
 def record_db(db: Database | None) -> None:
@@ -80,6 +118,7 @@ def record_db(db: Database | None) -> None:
         DB_BUILD.set(db.source.build_epoch)
         DB_AGE.set(time.time() - db.source.build_epoch)
         DB_UNKNOWN_NAMES.set(unknown_names(db))
+    _set_info(DB_INFO, (db.sha256, db.version) if db is not None else None)
 
 
 def unknown_names(db: Database) -> int:
