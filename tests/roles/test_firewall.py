@@ -179,3 +179,32 @@ def test_the_preflight_stops_before_anything_changes(tmp_path, extra, message):
     assert message in text, text
     # It stopped at the first task: nothing installed, nothing written.
     assert "Install nftables" not in text
+
+
+def test_off_it_does_nothing(tmp_path):
+    """The container fleets without NET_ADMIN run site.yml with firewall_enabled: false."""
+    plays = [
+        {
+            "name": "Firewall off",
+            "hosts": "localhost",
+            "gather_facts": False,
+            "tasks": [
+                {
+                    "name": "Run the role",
+                    "ansible.builtin.include_role": {"name": "firewall"},
+                    "vars": {"firewall_enabled": False, "firewall_app_port": "8000"},
+                }
+            ],
+        }
+    ]
+    proc, out = run_playbook(tmp_path, plays)
+    assert proc.returncode == 0, json.dumps(out) + proc.stderr
+    stats = out["stats"]["localhost"]
+    assert stats["changed"] == 0 and stats["failures"] == 0
+    ran = [
+        t["task"]["name"]
+        for p in out["plays"]
+        for t in p["tasks"]
+        if not t["hosts"]["localhost"].get("skipped")
+    ]
+    assert [name for name in ran if "Validating arguments" not in name] == ["Run the role"], ran
