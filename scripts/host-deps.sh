@@ -15,6 +15,9 @@ command -v gcc >/dev/null || need+=(gcc libc6-dev)
 python3 -c 'import os, sys, sysconfig
 sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
   2>/dev/null || need+=(python3-dev)
+# `nft -c` checks the firewall role's rules in a throwaway network namespace (tests/roles);
+# Debian ships nftables.service disabled, so the host's own rules (Docker's) stay as they are.
+[ -x /usr/sbin/nft ] || need+=(nftables)
 [ -e /usr/share/keyrings/debian-archive-keyring.gpg ] || need+=(debian-archive-keyring)
 
 if [ ${#need[@]} -gt 0 ]; then
