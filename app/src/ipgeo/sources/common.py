@@ -5,7 +5,28 @@ from __future__ import annotations
 from typing import Any
 
 from ..dictionaries import Enricher
-from ..types import Record
+from ..errors import CheckError, DatabaseError
+from ..types import Progress, Record
+
+
+class SelfVerifying:
+    """``check`` and ``explain`` of a format whose reader verifies its own file (IPDB, xdb):
+    open it, walk it (``verify``), close it; a file it cannot open is the check's error."""
+
+    @classmethod
+    def check(cls, path: str, size: int, progress: Progress) -> str:
+        try:
+            src = cls(path)  # type: ignore[call-arg]
+        except DatabaseError as exc:
+            raise CheckError(str(exc)) from None
+        try:
+            return src.verify(progress)  # type: ignore[attr-defined]
+        finally:
+            src.close()  # type: ignore[attr-defined]
+
+    @staticmethod
+    def explain(head: bytes) -> str | None:
+        return None
 
 
 def largest_block(ip: int, first: int, last: int, bits: int = 32) -> int:

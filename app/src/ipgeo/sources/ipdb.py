@@ -25,7 +25,7 @@ from ..consts import IPDB
 from ..dictionaries import Enricher
 from ..errors import CheckError, DatabaseError
 from ..types import IPAddress, Progress, Record
-from .common import to_record
+from .common import SelfVerifying, to_record
 
 # ipip.net's language names -> the API's.
 LANGS = {"CN": "zh-CN", "EN": "en"}
@@ -65,7 +65,7 @@ def parse_meta(head: bytes) -> tuple[int, dict[str, Any]]:
     return length, meta
 
 
-class IPDBSource:
+class IPDBSource(SelfVerifying):
     """An open ipip.net IPDB file (see :class:`ipgeo.sources.Source`)."""
 
     format = IPDB
@@ -119,21 +119,6 @@ class IPDBSource:
         except ValueError:
             return False
         return True
-
-    @classmethod
-    def check(cls, path: str, size: int, progress: Progress) -> str:
-        try:
-            src = cls(path)
-        except DatabaseError as exc:
-            raise CheckError(str(exc)) from None
-        try:
-            return src.verify(progress)
-        finally:
-            src.close()
-
-    @staticmethod
-    def explain(head: bytes) -> str | None:
-        return None
 
     # --- the tree ---------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from ..consts import XDB
 from ..dictionaries import Enricher
 from ..errors import CheckError, DatabaseError
 from ..types import IPAddress, Progress, Record
-from .common import largest_block, to_record
+from .common import SelfVerifying, largest_block, to_record
 
 HEADER = 256
 VECTOR = 256 * 256 * 8
@@ -94,7 +94,7 @@ class _Starts:
         return int.from_bytes(self.mm[at : at + self.width], self.order)  # type: ignore[arg-type]
 
 
-class XdbSource:
+class XdbSource(SelfVerifying):
     """An open ip2region xdb file (see :class:`ipgeo.sources.Source`)."""
 
     format = XDB
@@ -139,21 +139,6 @@ class XdbSource:
         except ValueError:
             return False
         return True
-
-    @classmethod
-    def check(cls, path: str, size: int, progress: Progress) -> str:
-        try:
-            src = cls(path)
-        except DatabaseError as exc:
-            raise CheckError(str(exc)) from None
-        try:
-            return src.verify(progress)
-        finally:
-            src.close()
-
-    @staticmethod
-    def explain(head: bytes) -> str | None:
-        return None
 
     def segment(self, i: int) -> tuple[int, int, int, int]:
         """Start, end, text offset and text length of segment entry ``i``."""
