@@ -179,7 +179,10 @@ def test_ipv6_xdb(tmp_path, capsys):
     assert src.lookup(ipaddress.ip_address("240e:1::1"))[1] == 16
     assert src.verify().startswith("ip2region xdb 3.0 (IPv6")
     assert list(src.iterate()) == []
-    # check-db, lookup and convert (to an IPv6 MMDB) work.
+    # info, check-db, lookup and convert (to an IPv6 MMDB) work.
+    code, out, err = run(capsys, "info", str(path))
+    assert code == 0, err
+    assert (json.loads(out)["ranges"], json.loads(out)["unknown_names"]) == (2, {})
     code, out, err = run(capsys, "check-db", str(path))
     assert code == 0, err
     code, out, err = run(capsys, "lookup", "--db", str(path), "240e:1::1")
