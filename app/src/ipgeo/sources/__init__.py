@@ -77,6 +77,12 @@ class Source(Protocol):
         that is equal for ranges sharing one record, and that record."""
         ...
 
+    def iterate6(self) -> Iterator[tuple[int, int, Hashable, Record]]:
+        """The IPv6 ranges with data, ascending, as :meth:`iterate` gives the IPv4 ones
+        (ints of 128 bits); none where the file has no IPv6 data. Ranges under
+        ``::ffff:0:0/96`` where the file keeps IPv4 there are left out."""
+        ...
+
     def close(self) -> None: ...
 
 

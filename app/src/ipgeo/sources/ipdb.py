@@ -31,6 +31,7 @@ from .common import SelfVerifying, to_record
 LANGS = {"CN": "zh-CN", "EN": "en"}
 NO_LOCATION = frozenset({"局域网", "本机地址", "保留地址", "共享地址", "本地链路", "组播地址"})
 _META_MAX = 1 << 20
+V4_MAPPED = 0xFFFF << 32  # ::ffff:0:0/96, where an IPDB keeps IPv4
 _EARLIEST_BUILD = 946684800
 
 
@@ -229,6 +230,29 @@ class IPDBSource(SelfVerifying):
                 record = cache[node]
                 if record is not None:
                     yield base, base + (1 << (32 - depth)) - 1, node, record
+
+    def iterate6(self) -> Iterator[tuple[int, int, int, Record]]:
+        if self.ip_version != 6:
+            return
+        cache: dict[int, Record | None] = {}
+        skip = self._v4_root if self.has_v4 else None
+        stack = [(0, 0, 0)]
+        while stack:
+            node, depth, base = stack.pop()
+            if node < self.node_count:
+                if depth == 96 and base == V4_MAPPED and node == skip:
+                    continue  # the IPv4 tree: iterate() gives it
+                if depth >= 128:
+                    raise ValueError(f"corrupt IPDB: the tree is deeper than 128 at {node}")
+                half = 1 << (127 - depth)
+                stack.append((self.child(node, 1), depth + 1, base + half))
+                stack.append((self.child(node, 0), depth + 1, base))
+            elif node > self.node_count:
+                if node not in cache:
+                    cache[node] = self._record(self._data(node))
+                record = cache[node]
+                if record is not None:
+                    yield base, base + (1 << (128 - depth)) - 1, node, record
 
     def verify(self, progress: Progress | None = None) -> str:
         """Every node and data pointer of the tree; raises ``CheckError``."""

@@ -141,6 +141,9 @@ class IPIPSource:
         prefix = largest_block(value, first, last)
         return to_record(parts, self.enricher), prefix
 
+    def iterate6(self) -> Iterator[tuple[int, int, int, Record]]:
+        return iter(())  # 17monipdb is IPv4 only
+
     def iterate(self) -> Iterator[tuple[int, int, int, Record]]:
         for index in range(self.count):
             first, last, parts = self.entry(index)

@@ -83,6 +83,9 @@ class MMDBSource:
                 record = cache[pointer] = get(socket.inet_ntoa(start.to_bytes(4, "big")))
             yield start, start + (1 << (32 - plen)) - 1, pointer, record
 
+    def iterate6(self) -> Iterator[tuple[int, int, int, Record]]:
+        return iter(())  # an MMDB is served as it is, never converted
+
     def close(self) -> None:
         self._reader.close()
 

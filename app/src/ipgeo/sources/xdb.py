@@ -169,8 +169,15 @@ class XdbSource(SelfVerifying):
         return record, largest_block(value, start, end, self.bits)
 
     def iterate(self) -> Iterator[tuple[int, int, int, Record]]:
-        if self.ip_version != 4:
-            return
+        if self.ip_version == 4:
+            yield from self._segments()
+
+    def iterate6(self) -> Iterator[tuple[int, int, int, Record]]:
+        # ip2region keeps IPv4 and IPv6 in separate files: an IPv6 file's ranges are all IPv6.
+        if self.ip_version == 6:
+            yield from self._segments()
+
+    def _segments(self) -> Iterator[tuple[int, int, int, Record]]:
         cache: dict[int, Record | None] = {}
         for i in range(self.count):
             start, end, offset, length = self.segment(i)
