@@ -79,7 +79,7 @@ molecule-ops: venv db image molecule-clean ## Molecule ops only: rolling upgrade
 molecule-ha: venv db image molecule-clean ## Molecule ha (not yet in test: some goals of issue 10 unmet): frozen nodes, overload, an LB pair's VIP
 	molecule test --scenario-name ha
 
-molecule-hosts: venv db image molecule-clean ## Molecule hosts (not yet in test: the LB's nginx exporter fails to start under systemd): systemd, SSH with become, the host firewall, a reboot
+molecule-hosts: venv db image molecule-clean ## Molecule hosts (not yet in test: about 13 min here, over the budget): systemd, SSH with become, the host firewall, a reboot
 	scripts/host-image.sh
 	molecule test --scenario-name hosts
 
