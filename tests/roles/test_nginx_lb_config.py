@@ -1,12 +1,14 @@
 """Role nginx_lb's template on the controller: rendered with the role's defaults (and variants),
 checked by this machine's nginx (`nginx -t`, skipped without it) and by assertions on the text:
 the per-client rate limits (zones, exempt networks mapped to an empty key, the 429 JSON body with
-Retry-After), the trusted-proxy client address. The live behaviour (429s for one client while
+Retry-After), the trusted-proxy client address, the response cache (only GET /v1/ip/<address>,
+only 200s, keyed with the database generation). The live behaviour (429s for one client while
 another gets none) is checked in containers: molecule/default/verify/rate_limits.yml."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -39,6 +41,8 @@ def controller():
 def render(tmp_path: Path, **extra) -> str:
     """The role's nginx.conf with its defaults and `extra`, checked by nginx when it is here."""
     conf = tmp_path / "nginx.conf"
+    generation = tmp_path / "generation.conf"
+    generation.write_text('map $host $ipgeo_cache_generation {\n    default "initial";\n}\n')
     plays = [
         {
             "name": "Render",
@@ -53,7 +57,12 @@ def render(tmp_path: Path, **extra) -> str:
                         "dest": str(conf),
                         "mode": "0644",
                     },
-                    "vars": {"nginx_lb_access_log": str(tmp_path / "access.log"), **extra},
+                    "vars": {
+                        "nginx_lb_access_log": str(tmp_path / "access.log"),
+                        "nginx_lb_cache_path": str(tmp_path / "cache"),
+                        "nginx_lb_cache_generation_file": str(generation),
+                        **extra,
+                    },
                 }
             ],
         }
@@ -151,3 +160,47 @@ def test_defaults_file_is_yaml_with_the_new_variables():
     defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
     assert defaults["nginx_lb_rate_limit_enabled"] is True
     assert defaults["nginx_lb_real_ip_from"] == []
+    assert defaults["nginx_lb_cache_enabled"] is True
+
+
+def test_the_response_cache_holds_single_lookups_only(tmp_path):
+    text = render(tmp_path)
+    lines = lines_of(text)
+    assert f"include {tmp_path / 'generation.conf'};" in lines
+    path = next(line for line in lines if line.startswith("proxy_cache_path "))
+    assert "keys_zone=ipgeo_cache:16m" in path
+    assert "max_size=256m" in path
+    assert "inactive=10m" in path
+    cached = location(text, "location ~ ^/v1/ip/[^/]+$ {")
+    assert "proxy_cache ipgeo_cache;" in cached
+    # The generation first: a new one (update_db.yml, rollback_db.yml) misses every old answer.
+    assert 'proxy_cache_key "$ipgeo_cache_generation $request_uri";' in cached
+    assert "proxy_cache_methods GET HEAD;" in cached
+    assert "proxy_cache_bypass $ipgeo_cache_bypass;" in cached
+    bypass = location(text, "map $http_cache_control $ipgeo_cache_bypass {")
+    assert {"default 0;", "~*no-cache 1;"} <= set(bypass)
+    # Only 200s, whatever the node's Cache-Control says (errors carry none, but never trust it).
+    assert "proxy_cache_valid 200 10m;" in cached
+    assert any(line.startswith("proxy_ignore_headers Cache-Control") for line in cached)
+    assert "add_header X-Cache-Status $upstream_cache_status always;" in cached
+    assert "limit_req zone=ipgeo_per_client burst=200 nodelay;" in cached
+    assert "proxy_pass http://ipgeo_app;" in cached
+    # Everything else is never cached: the caller's own address, batch, the rest.
+    for head in ("location / {", "location = /v1/batch {"):
+        assert not any(line.startswith("proxy_cache") for line in location(text, head))
+    assert sum(line == "proxy_cache ipgeo_cache;" for line in lines) == 1
+    # The regex matches an address and nothing else.
+    pattern = re.compile(r"^/v1/ip/[^/]+$")
+    assert pattern.match("/v1/ip/8.8.8.8")
+    assert pattern.match("/v1/ip/2001:4860:4860::8888")
+    assert not pattern.match("/v1/ip")
+    assert not pattern.match("/v1/ip/")
+    assert not pattern.match("/v1/ip/8.8.8.8/x")
+    assert not pattern.match("/v1/batch")
+
+
+def test_the_response_cache_can_be_turned_off(tmp_path):
+    text = render(tmp_path, nginx_lb_cache_enabled=False)
+    assert "proxy_cache" not in text
+    assert "ipgeo_cache_generation" not in text
+    assert "X-Cache-Status" not in text
