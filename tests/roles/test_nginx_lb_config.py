@@ -204,3 +204,63 @@ def test_the_response_cache_can_be_turned_off(tmp_path):
     assert "proxy_cache" not in text
     assert "ipgeo_cache_generation" not in text
     assert "X-Cache-Status" not in text
+
+
+def test_tls_renders_only_when_enabled(tmp_path):
+    text = render(tmp_path)
+    assert "ssl" not in text
+    assert "Strict-Transport-Security" not in text
+
+
+@pytest.fixture
+def demo_tls(tmp_path):
+    """A throwaway CA and certificate from scripts/demo-tls-ca.sh (needs openssl)."""
+    if not shutil.which("openssl"):
+        pytest.skip("needs openssl")
+    out = tmp_path / "tls"
+    subprocess.run(
+        [str(REPO / "scripts" / "demo-tls-ca.sh"), str(out)], check=True, capture_output=True
+    )
+    return out
+
+
+def test_tls_configuration(tmp_path, demo_tls):
+    (tmp_path / "etc-tls").mkdir()
+    text = render(
+        tmp_path,
+        nginx_lb_tls_enabled=True,
+        nginx_lb_tls_port=8443,
+        nginx_lb_tls_dir=str(demo_tls),
+        nginx_lb_tls_hsts_max_age=31536000,
+        nginx_lb_tls_cert_src=str(demo_tls / "lb.crt"),
+        nginx_lb_tls_key_src=str(demo_tls / "lb.key"),
+    )
+    lines = lines_of(text)
+    assert "listen 80 default_server;" in lines  # served (nginx_lb_tls_http: serve)
+    assert "listen 8443 ssl http2 default_server;" in lines
+    assert "ssl_protocols TLSv1.2 TLSv1.3;" in lines
+    assert f"ssl_certificate_key {demo_tls}/lb.key;" in lines
+    ciphers = next(line for line in lines if line.startswith("ssl_ciphers "))
+    assert "ECDHE-RSA-AES128-GCM-SHA256" in ciphers
+    assert "CBC" not in ciphers and "RC4" not in ciphers
+    hsts = 'add_header Strict-Transport-Security "max-age=31536000" always;'
+    # Everywhere an add_header of a location would hide the server's: cache and error answers.
+    assert hsts in location(text, "location ~ ^/v1/ip/[^/]+$ {")
+    assert hsts in location(text, "location = /.ipgeo-error/429 {")
+    assert hsts in location(text, "location = /.ipgeo-error/404 {")
+
+
+def test_tls_with_http_redirected(tmp_path, demo_tls):
+    text = render(
+        tmp_path,
+        nginx_lb_tls_enabled=True,
+        nginx_lb_tls_port=8443,
+        nginx_lb_tls_dir=str(demo_tls),
+        nginx_lb_tls_http="redirect",
+        nginx_lb_tls_cert_src=str(demo_tls / "lb.crt"),
+        nginx_lb_tls_key_src=str(demo_tls / "lb.key"),
+    )
+    lines = lines_of(text)
+    assert lines.count("listen 80 default_server;") == 1
+    assert "return 301 https://$host:8443$request_uri;" in lines
+    assert "Strict-Transport-Security" not in text  # nginx_lb_tls_hsts_max_age 0
