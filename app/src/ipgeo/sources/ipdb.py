@@ -213,38 +213,28 @@ class IPDBSource(SelfVerifying):
     def iterate(self) -> Iterator[tuple[int, int, int, Record]]:
         if self._v4_root is None or not self.has_v4:
             return
-        cache: dict[int, Record | None] = {}
-        # Depth-first, the 0 side first: ascending starts.
-        stack = [(self._v4_root, 0, 0)]
-        while stack:
-            node, depth, base = stack.pop()
-            if node < self.node_count:
-                if depth >= 32:
-                    raise ValueError(f"corrupt IPDB: the IPv4 tree is deeper than 32 at {node}")
-                half = 1 << (31 - depth)
-                stack.append((self.child(node, 1), depth + 1, base + half))
-                stack.append((self.child(node, 0), depth + 1, base))
-            elif node > self.node_count:
-                if node not in cache:
-                    cache[node] = self._record(self._data(node))
-                record = cache[node]
-                if record is not None:
-                    yield base, base + (1 << (32 - depth)) - 1, node, record
+        yield from self._walk(self._v4_root, 32, "the IPv4 tree")
 
     def iterate6(self) -> Iterator[tuple[int, int, int, Record]]:
         if self.ip_version != 6:
             return
+        # The IPv4 tree under ::ffff:0:0/96's node is iterate()'s.
+        yield from self._walk(0, 128, "the tree", skip=self._v4_root if self.has_v4 else None)
+
+    def _walk(
+        self, root: int, bits: int, what: str, skip: int | None = None
+    ) -> Iterator[tuple[int, int, int, Record]]:
+        """Every (first, last, node, record) under ``root``, depth-first, ascending starts."""
         cache: dict[int, Record | None] = {}
-        skip = self._v4_root if self.has_v4 else None
-        stack = [(0, 0, 0)]
+        stack = [(root, 0, 0)]
         while stack:
             node, depth, base = stack.pop()
             if node < self.node_count:
                 if depth == 96 and base == V4_MAPPED and node == skip:
-                    continue  # the IPv4 tree: iterate() gives it
-                if depth >= 128:
-                    raise ValueError(f"corrupt IPDB: the tree is deeper than 128 at {node}")
-                half = 1 << (127 - depth)
+                    continue
+                if depth >= bits:
+                    raise ValueError(f"corrupt IPDB: {what} is deeper than {bits} at {node}")
+                half = 1 << (bits - 1 - depth)
                 stack.append((self.child(node, 1), depth + 1, base + half))
                 stack.append((self.child(node, 0), depth + 1, base))
             elif node > self.node_count:
@@ -252,7 +242,7 @@ class IPDBSource(SelfVerifying):
                     cache[node] = self._record(self._data(node))
                 record = cache[node]
                 if record is not None:
-                    yield base, base + (1 << (128 - depth)) - 1, node, record
+                    yield base, base + (1 << (bits - depth)) - 1, node, record
 
     def verify(self, progress: Progress | None = None) -> str:
         """Every node and data pointer of the tree; raises ``CheckError``."""
