@@ -68,12 +68,10 @@ molecule-clean: host ## Remove leftovers of an interrupted Molecule run (by labe
 	  docker network ls -q --filter name=^$$net$$ | xargs -r docker network rm >/dev/null; done
 
 # `time` before each run: CI's log shows what each scenario costs (the budget is 60 minutes).
-molecule: venv db image molecule-clean ## Molecule: nginx LB and monitoring, SLB test double, operations under load, real hosts (systemd, SSH)
+molecule: venv db image molecule-clean ## Molecule: nginx LB and monitoring, SLB test double, operations under load
 	time molecule test --scenario-name default
 	time molecule test --scenario-name slb
 	time molecule test --scenario-name ops
-	scripts/host-image.sh
-	time molecule test --scenario-name hosts
 
 molecule-ops: venv db image molecule-clean ## Molecule ops only: rolling upgrade, DB updates, node failures under load
 	molecule test --scenario-name ops
@@ -81,7 +79,7 @@ molecule-ops: venv db image molecule-clean ## Molecule ops only: rolling upgrade
 molecule-ha: venv db image molecule-clean ## Molecule ha (not yet in test: some goals of issue 10 unmet): frozen nodes, overload, an LB pair's VIP
 	molecule test --scenario-name ha
 
-molecule-hosts: venv db image molecule-clean ## Molecule hosts only: systemd, SSH with become, the host firewall, a reboot
+molecule-hosts: venv db image molecule-clean ## Molecule hosts (not yet in test: about 13 min, over CI's 60-minute budget): systemd, SSH with become, the host firewall, a reboot
 	scripts/host-image.sh
 	molecule test --scenario-name hosts
 
