@@ -3,7 +3,9 @@
 Sends GET ``--path`` to ``--url`` over ``--threads`` keep-alive HTTP/1.1 connections, each
 request ``--interval`` seconds after the previous one of its thread (0: back to back), and stops
 after ``--total`` requests or ``--time-limit`` seconds, whichever comes first: bounded in
-requests and time. Targets: the loopback, or an address in the private ranges (a scenario's own
+requests and time. ``--start-at`` (a wall-clock time at most 60 s ahead) makes clients started
+one after another by Ansible, which may take seconds each on a loaded machine, send at the same
+moment. Targets: the loopback, or an address in the private ranges (a scenario's own
 Docker network). Prints one JSON object: start and stop (wall clock), the count of each status
 (and of errors), and the first 429's time, body and Retry-After header.
 
@@ -41,10 +43,16 @@ def main() -> None:
     ap.add_argument("--interval", type=float, default=0.0)
     ap.add_argument("--total", type=int, default=1000)
     ap.add_argument("--time-limit", type=float, default=10.0)
+    ap.add_argument("--start-at", type=float, default=0.0)
     args = ap.parse_args()
     if not (0 < args.total <= 100_000 and 0 < args.time_limit <= 120 and 0 < args.threads <= 16):
         raise SystemExit("--total <= 100000, --time-limit <= 120 s, --threads <= 16")
     host, port = target(args.url)
+    wait = args.start_at - time.time()
+    if wait > 60:
+        raise SystemExit("--start-at at most 60 s ahead")
+    if wait > 0:
+        time.sleep(wait)
 
     lock = threading.Lock()
     counts: Counter[str] = Counter()
