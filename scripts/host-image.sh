@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the `hosts` scenario's image (systemd as PID 1, sshd, a deploy user with sudo) on top of
+# Builds the `ops` scenario's image (systemd as PID 1, sshd, a deploy user with sudo) on top of
 # the base image (scripts/base-image.sh), from files/host-image. Rebuilds only when the recipe or
 # the base image changed. Nothing is pulled. Usage: scripts/host-image.sh [IMAGE]
 set -euo pipefail

@@ -2,7 +2,7 @@
 and for a load balancer (checked by `nft -c` in a throwaway network namespace when this machine
 can), and its preflight, which stops before anything changes on inputs that would lock Ansible out.
 The rules in force on real hosts (refused from a non-LB container, open from the LB) are checked
-by the `hosts` Molecule scenario."""
+by the `ops` Molecule scenario."""
 
 from __future__ import annotations
 
