@@ -476,7 +476,9 @@ class SlbState:
                 "RegionId": lb.get("region_id", "cn-hangzhou"),
                 "LoadBalancerName": lb.get("name", lb_id),
                 "Address": lb.get("address", "127.0.0.1"),
-                "listeners": [dict(li) for li in lb.get("listeners", [{"port": 80, "protocol": "http"}])],
+                "listeners": [
+                    dict(li) for li in lb.get("listeners", [{"port": 80, "protocol": "http"}])
+                ],
                 # HTTPS listeners' attributes by port (each also in "listeners").
                 "https": {},
                 "servers": [
@@ -855,7 +857,7 @@ class SlbState:
                     "InvalidParameter",
                     "The specified PrivateKey does not match the ServerCertificate.",
                 )
-            digest = hashlib.sha1(der).hexdigest()  # noqa: S324 - the API's fingerprint
+            digest = hashlib.sha1(der).hexdigest()  # SHA-1: the API's fingerprint
             name = params.get("ServerCertificateName") or ""
             now = time.time()
             entry = {
@@ -874,9 +876,7 @@ class SlbState:
 
     def _certificate(self, cert_id: str | None, region: str) -> str:
         if not cert_id:
-            raise ApiError(
-                400, "MissingServerCertificateId", "ServerCertificateId is mandatory."
-            )
+            raise ApiError(400, "MissingServerCertificateId", "ServerCertificateId is mandatory.")
         if not any(
             c["ServerCertificateId"] == cert_id and c["RegionId"] == region
             for c in self.certificates
@@ -894,8 +894,11 @@ class SlbState:
         try:
             port = int(str(raw))
         except ValueError:
-            raise ApiError(400, "MissingParameter" if raw is None else "InvalidParameter",
-                           f"{name} is mandatory and must be 1 to 65535.") from None
+            raise ApiError(
+                400,
+                "MissingParameter" if raw is None else "InvalidParameter",
+                f"{name} is mandatory and must be 1 to 65535.",
+            ) from None
         if not 1 <= port <= 65535:
             raise ApiError(400, "InvalidParameter", f"{name} must be 1 to 65535.")
         return port

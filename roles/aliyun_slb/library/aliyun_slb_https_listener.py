@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: aliyun_slb_https_listener
-short_description: Upload a server certificate to an Alibaba Cloud SLB and serve it on an HTTPS listener
+short_description: Upload a server certificate to an SLB and serve it on an HTTPS listener
 description:
   - Works on an existing classic load balancer (SLB, API version 2014-05-15) through Alibaba Cloud's
     official Python SDK (C(alibabacloud_slb20140515)).
@@ -43,10 +43,11 @@ options:
     description: AccessKey ID. Defaults to the C(ALIBABA_CLOUD_ACCESS_KEY_ID) environment variable.
     type: str
   access_key_secret:
-    description: AccessKey secret. Defaults to the C(ALIBABA_CLOUD_ACCESS_KEY_SECRET) environment variable.
+    description:
+      - AccessKey secret. Defaults to the C(ALIBABA_CLOUD_ACCESS_KEY_SECRET) environment variable.
     type: str
   certificate:
-    description: The server certificate in PEM, optionally followed by its intermediate certificates.
+    description: The server certificate in PEM, optionally followed by its intermediates.
     type: str
     required: true
   private_key:
@@ -161,7 +162,9 @@ MAX_BACKOFF = 30.0
 CERT_RE = re.compile(
     r"-----BEGIN CERTIFICATE-----\s+[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----", re.S
 )
-KEY_RE = re.compile(r"-----BEGIN (?:RSA |EC )?PRIVATE KEY-----.+?-----END (?:RSA |EC )?PRIVATE KEY-----", re.S)
+KEY_RE = re.compile(
+    r"-----BEGIN (?:RSA |EC )?PRIVATE KEY-----.+?-----END (?:RSA |EC )?PRIVATE KEY-----", re.S
+)
 RUNNING = "running"
 
 
@@ -197,7 +200,9 @@ def fingerprint(certificate_pem: str) -> str:
     match = CERT_RE.search(certificate_pem or "")
     if not match:
         raise ValueError("certificate is not a PEM certificate")
-    digest = hashlib.sha1(ssl.PEM_cert_to_DER_cert(match.group(0))).hexdigest()  # noqa: S324
+    digest = hashlib.sha1(
+        ssl.PEM_cert_to_DER_cert(match.group(0))
+    ).hexdigest()  # SHA-1: the API's fingerprint
     return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
 
 
@@ -386,8 +391,7 @@ def run(p: dict, api: HttpsApi, check_mode: bool) -> dict:
         raise ApiFailure(
             "plan",
             "ListenerPortInUse",
-            f"port {port} of {p['load_balancer_id']} has a {protocol} listener; "
-            "not replacing it",
+            f"port {port} of {p['load_balancer_id']} has a {protocol} listener; not replacing it",
             None,
         )
     else:
