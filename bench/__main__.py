@@ -20,7 +20,16 @@ from typing import Any
 
 import maxminddb
 
-from . import coldstart, fixed_rate, http_batch, http_node, http_single, inprocess, memory
+from . import (
+    coldstart,
+    fixed_rate,
+    http_batch,
+    http_cache,
+    http_node,
+    http_single,
+    inprocess,
+    memory,
+)
 from .common import (
     DB,
     LANGS,
@@ -77,6 +86,13 @@ def found_ipv6(n: int) -> list[str]:
         reader.close()
 
 
+def cache_row(idx: Path, sha: str, env: dict[str, str], universe: int, seconds: int) -> Row:
+    """Row 8: ``universe`` distinct random IPv4 the DB has (drawn from a quarter more)."""
+    ips = found_in_db(idx, sha, sample_ips(universe + universe // 4, seed=8))[:universe]
+    log(f"8 LB response cache, Zipf and uniform streams over {len(ips):,} addresses")
+    return http_cache.row(http_cache.measure(env, ips, seconds))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--ips", type=int, default=1_000_000, help="sampled IPv4 addresses")
@@ -89,6 +105,17 @@ def main() -> int:
     parser.add_argument("--public", type=int, default=100_000, help="addresses of rows 2 and 3")
     parser.add_argument(
         "--per-worker", type=int, default=100_000, help="row 6: lookups each worker makes first"
+    )
+    parser.add_argument(
+        "--cache-only",
+        action="store_true",
+        help="run only row 8 (the LB response cache); results.json then holds that row alone",
+    )
+    parser.add_argument(
+        "--cache-universe",
+        type=int,
+        default=1_000_000,
+        help="row 8: distinct addresses (the DB has) the Zipf and uniform streams draw from",
     )
     parser.add_argument(
         "--replot",
@@ -109,10 +136,21 @@ def main() -> int:
     sha = file_sha256(str(DB))
     idx = ensure_index(sha)
     env = {"IPGEO_DB_PATH": str(DB), "IPGEO_INDEX_PATH": str(idx), "IPGEO_NODE_NAME": "bench"}
-    ips = sample_ips(args.ips)
     seconds = max(1, args.seconds)
+    ips = [] if args.cache_only else sample_ips(args.ips)
 
     rows: list[Row] = []
+    if args.cache_only:
+        rows.append(cache_row(idx, sha, env, args.cache_universe, seconds))
+        loads.append(load_average())
+        preamble = (
+            f"Run {started}. Machine: {machine()}; load average (1 min) {loads[0]:.1f} at start, "
+            f"{loads[1]:.1f} at the end. Row 8 alone (`--cache-only`)."
+        )
+        title = f"ipgeo bench (row 8), {started}, load average {loads[0]:.1f}: {machine()}"
+        results = {"preamble": preamble, "title": title, "rows": [asdict(r) for r in rows]}
+        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+        return report_all(**results)
     log(f"1/7 in-process, {len(ips):,} distinct random IPv4")
     inproc = inprocess.measure(idx, sha, ips)
     rows.append(inprocess.row(inproc))
@@ -137,6 +175,8 @@ def main() -> int:
     loads.append(load_average())
     log("7/7 cold start")
     rows.append(coldstart.row(coldstart.measure(env)))
+    loads.append(load_average())
+    rows.append(cache_row(idx, sha, env, args.cache_universe, seconds))
     loads.append(load_average())
 
     preamble = (

@@ -133,7 +133,16 @@ class Nginx(_Server):
 
     stop_signal = signal.SIGQUIT  # graceful shutdown
 
-    def __init__(self, upstream_port: int, workers: int = 1, cpus: set[int] | None = None) -> None:
+    def __init__(
+        self,
+        upstream_port: int,
+        workers: int = 1,
+        cpus: set[int] | None = None,
+        http_extra: str = "",
+        server_extra: str = "",
+    ) -> None:
+        """``http_extra`` / ``server_extra``: more directives in the http / server block (the
+        response cache of row 8); nothing else differs."""
         self.port = free_port()
         self.tmp = tempfile.mkdtemp(prefix="ipgeo-nginx-")
         self.proc = _nginx(
@@ -144,8 +153,10 @@ events {{ worker_connections 4096; }}
 http {{
   access_log off; client_body_temp_path {self.tmp}; proxy_temp_path {self.tmp};
   upstream app {{ server 127.0.0.1:{upstream_port}; keepalive 64; keepalive_timeout 4s; }}
+  {http_extra}
   server {{
     listen 127.0.0.1:{self.port};
+    {server_extra}
     location / {{
       proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection "";
       proxy_set_header X-Forwarded-For $remote_addr;

@@ -15,10 +15,19 @@ answers the five actions the role's module uses, in the shape the official Pytho
 * answers are JSON (XML when the request asks ``Format=XML``); errors carry ``RequestId``,
   ``HostId``, ``Code`` and ``Message`` with the API's HTTP status code;
 * actions: DescribeLoadBalancerAttribute, AddBackendServers, RemoveBackendServers,
-  SetBackendServers (at most 20 servers a call, as the API), DescribeHealthStatus. Parameter and
+  SetBackendServers (at most 20 servers a call, as the API), DescribeHealthStatus; and for HTTPS:
+  DescribeServerCertificates, UploadServerCertificate (PEM certificate and key, the key must match
+  the certificate when ``cryptography`` is importable; the fingerprint is the SHA-1 of the
+  certificate's DER form in colon-separated hex, as the API shows it; the key is never kept or
+  logged, only its SHA-256), CreateLoadBalancerHTTPSListener (a new listener is ``stopped``, as
+  the API's), SetLoadBalancerHTTPSListenerAttribute, DescribeLoadBalancerHTTPSListenerAttribute and
+  StartLoadBalancerListener; the state (``GET /_double/state``) shows the certificates and each
+  load balancer's listeners. Parameter and
   error shapes follow the API reference; the error codes for the rarer conditions (adding a server
-  twice, removing or re-weighting a server that is not attached, an ECS id it does not know) are an
-  approximation: they all answer ``InvalidParameter`` (400) with a message naming the server;
+  twice, removing or re-weighting a server that is not attached, an ECS id it does not know, a
+  listener port already taken or not there, an unknown certificate id, a key that does not match)
+  are an approximation: ``InvalidParameter`` (400) with a message naming the server, or for the
+  listener and certificate ``ListenerAlreadyExists`` and ``ServerCertificateId.NotFound`` (400);
 * it can be told to answer ``Throttling`` (400, "Request was denied due to request throttling.") for
   the next N calls, in its config or at run time through ``POST /_double/throttle``;
 * every call, refused or not, is logged as one JSON line (action, whether it is a write, status,
@@ -52,6 +61,7 @@ Config (JSON; every key but ``access_keys`` and ``load_balancers`` is optional):
         }
       },
       "servers": {"i-app1": "10.0.0.11", "i-app2": "127.0.0.1:18082"},
+      "server_certificates": [],
       "backend_port": 8080,
       "health_check": {"type": "http", "port": null, "path": "/", "timeout": 2.0},
       "call_log": "/tmp/slb-calls.jsonl",
@@ -90,6 +100,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -102,8 +113,29 @@ from xml.sax.saxutils import escape as xml_escape
 API_VERSION = "2014-05-15"
 ALGORITHM = "ACS3-HMAC-SHA256"
 HOST_ID = "slb.aliyuncs.com"
-READ_ACTIONS = {"DescribeLoadBalancerAttribute", "DescribeHealthStatus"}
-WRITE_ACTIONS = {"AddBackendServers", "RemoveBackendServers", "SetBackendServers"}
+READ_ACTIONS = {
+    "DescribeLoadBalancerAttribute",
+    "DescribeHealthStatus",
+    "DescribeServerCertificates",
+    "DescribeLoadBalancerHTTPSListenerAttribute",
+}
+WRITE_ACTIONS = {
+    "AddBackendServers",
+    "RemoveBackendServers",
+    "SetBackendServers",
+    "UploadServerCertificate",
+    "CreateLoadBalancerHTTPSListener",
+    "SetLoadBalancerHTTPSListenerAttribute",
+    "StartLoadBalancerListener",
+}
+PEM_CERT_RE = re.compile(
+    r"-----BEGIN CERTIFICATE-----\s+[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----", re.S
+)
+PEM_KEY_RE = re.compile(
+    r"-----BEGIN (?:RSA |EC )?PRIVATE KEY-----\s+[A-Za-z0-9+/=\s]+?"
+    r"-----END (?:RSA |EC )?PRIVATE KEY-----",
+    re.S,
+)
 MAX_SERVERS_PER_CALL = 20
 REQUIRED_SIGNED_HEADERS = (
     "host",
@@ -396,6 +428,26 @@ def parse_backend_servers(raw: str | None, need_weight: bool = False) -> list[di
     return servers
 
 
+def key_matches(cert_der: bytes, key_pem: str) -> bool:
+    """Whether the private key belongs to the certificate (as the API checks an upload).
+
+    Needs the ``cryptography`` package; without it (a minimal host) any well-formed key passes.
+    """
+    try:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+    except ImportError:
+        return True
+    try:
+        cert = x509.load_der_x509_certificate(cert_der)
+        key = serialization.load_pem_private_key(key_pem.encode(), password=None)
+    except (ValueError, TypeError):
+        return False
+    fmt = serialization.PublicFormat.SubjectPublicKeyInfo
+    enc = serialization.Encoding.DER
+    return cert.public_key().public_bytes(enc, fmt) == key.public_key().public_bytes(enc, fmt)
+
+
 class SlbState:
     """Load balancers, their backend lists, the throttle, the call log and the data plane."""
 
@@ -414,6 +466,9 @@ class SlbState:
         self.calls: list[dict] = []
         self.nonces: dict[str, float] = {}
         self.data_plane = config.get("data_plane") or None
+        # Server certificates (what DescribeServerCertificates shows; never the private key: only
+        # its SHA-256, so that a test can tell which key came with an upload).
+        self.certificates: list[dict] = [dict(c) for c in config.get("server_certificates") or []]
         self.lbs: dict[str, dict] = {}
         for lb_id, lb in (config.get("load_balancers") or {}).items():
             self.lbs[lb_id] = {
@@ -421,7 +476,11 @@ class SlbState:
                 "RegionId": lb.get("region_id", "cn-hangzhou"),
                 "LoadBalancerName": lb.get("name", lb_id),
                 "Address": lb.get("address", "127.0.0.1"),
-                "listeners": lb.get("listeners", [{"port": 80, "protocol": "http"}]),
+                "listeners": [
+                    dict(li) for li in lb.get("listeners", [{"port": 80, "protocol": "http"}])
+                ],
+                # HTTPS listeners' attributes by port (each also in "listeners").
+                "https": {},
                 "servers": [
                     {
                         "ServerId": s["ServerId"],
@@ -747,6 +806,211 @@ class SlbState:
                     500, "InternalError", f"data plane reload not done after {timeout:g}s"
                 )
 
+    # -- server certificates and HTTPS listeners -------------------------------------------------
+    def _region(self, params: dict) -> str:
+        region = params.get("RegionId")
+        if not region:
+            raise ApiError(400, "MissingRegionId", "RegionId is mandatory for this action.")
+        return region
+
+    def describe_server_certificates(self, params: dict) -> dict:
+        with self.lock:
+            region = self._region(params)
+            wanted = params.get("ServerCertificateId")
+            rows = [
+                dict(c)
+                for c in self.certificates
+                if c["RegionId"] == region and (not wanted or c["ServerCertificateId"] == wanted)
+            ]
+            for row in rows:
+                row.pop("PrivateKeySha256", None)
+            return {"ServerCertificates": {"ServerCertificate": rows}}
+
+    def upload_server_certificate(self, params: dict) -> dict:
+        with self.lock:
+            region = self._region(params)
+            cert = params.get("ServerCertificate") or ""
+            key = params.get("PrivateKey") or ""
+            if not cert or not key:
+                raise ApiError(
+                    400,
+                    "MissingParameter",
+                    "ServerCertificate and PrivateKey are mandatory (AliCloudCertificateId is not "
+                    "supported by this double).",
+                )
+            match = PEM_CERT_RE.search(cert)
+            if not match or not PEM_KEY_RE.search(key):
+                raise ApiError(
+                    400,
+                    "InvalidParameter",
+                    "The specified ServerCertificate or PrivateKey is not valid PEM.",
+                )
+            try:
+                der = ssl.PEM_cert_to_DER_cert(match.group(0))
+            except ValueError:
+                raise ApiError(
+                    400, "InvalidParameter", "The specified ServerCertificate is not valid."
+                ) from None
+            if not key_matches(der, key):
+                raise ApiError(
+                    400,
+                    "InvalidParameter",
+                    "The specified PrivateKey does not match the ServerCertificate.",
+                )
+            digest = hashlib.sha1(der).hexdigest()  # SHA-1: the API's fingerprint
+            name = params.get("ServerCertificateName") or ""
+            now = time.time()
+            entry = {
+                "ServerCertificateId": f"{uuid.uuid4().hex[:16]}-{region}",
+                "ServerCertificateName": name,
+                "RegionId": region,
+                "Fingerprint": ":".join(digest[i : i + 2] for i in range(0, len(digest), 2)),
+                "CreateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+                "CreateTimeStamp": int(now * 1000),
+                "IsAliCloudCertificate": 0,
+                "PrivateKeySha256": hashlib.sha256(key.strip().encode()).hexdigest(),
+            }
+            self.certificates.append(entry)
+            public = {k: v for k, v in entry.items() if k != "PrivateKeySha256"}
+            return public
+
+    def _certificate(self, cert_id: str | None, region: str) -> str:
+        if not cert_id:
+            raise ApiError(400, "MissingServerCertificateId", "ServerCertificateId is mandatory.")
+        if not any(
+            c["ServerCertificateId"] == cert_id and c["RegionId"] == region
+            for c in self.certificates
+        ):
+            raise ApiError(
+                400,
+                "ServerCertificateId.NotFound",
+                f"The specified ServerCertificateId {cert_id} does not exist.",
+            )
+        return cert_id
+
+    @staticmethod
+    def _port(params: dict, name: str = "ListenerPort") -> int:
+        raw = params.get(name)
+        try:
+            port = int(str(raw))
+        except ValueError:
+            raise ApiError(
+                400,
+                "MissingParameter" if raw is None else "InvalidParameter",
+                f"{name} is mandatory and must be 1 to 65535.",
+            ) from None
+        if not 1 <= port <= 65535:
+            raise ApiError(400, "InvalidParameter", f"{name} must be 1 to 65535.")
+        return port
+
+    @staticmethod
+    def _on_off(params: dict, name: str, required: bool) -> str | None:
+        value = params.get(name)
+        if value is None:
+            if required:
+                raise ApiError(400, "MissingParameter", f"{name} is mandatory for this action.")
+            return None
+        if value not in ("on", "off"):
+            raise ApiError(400, "InvalidParameter", f"{name} must be on or off.")
+        return value
+
+    @staticmethod
+    def _bandwidth(params: dict, required: bool) -> int | None:
+        raw = params.get("Bandwidth")
+        if raw is None:
+            if required:
+                raise ApiError(400, "MissingParameter", "Bandwidth is mandatory for this action.")
+            return None
+        try:
+            value = int(str(raw))
+        except ValueError:
+            value = 0
+        if value != -1 and not 1 <= value <= 5120:
+            raise ApiError(400, "InvalidParameter", "Bandwidth must be -1 or 1 to 5120.")
+        return value
+
+    def _https_listener(self, lb: dict, port: int) -> dict:
+        listener = lb["https"].get(port)
+        if listener is None:
+            raise ApiError(
+                400,
+                "InvalidParameter",
+                f"The specified HTTPS listener {port} of {lb['LoadBalancerId']} does not exist.",
+            )
+        return listener
+
+    def create_https_listener(self, params: dict) -> dict:
+        with self.lock:
+            lb = self._lb(params)
+            port = self._port(params)
+            if any(int(li["port"]) == port for li in lb["listeners"]):
+                raise ApiError(
+                    400,
+                    "ListenerAlreadyExists",
+                    f"A listener on port {port} of {lb['LoadBalancerId']} already exists.",
+                )
+            if params.get("VServerGroupId"):
+                raise ApiError(400, "InvalidParameter", "VServerGroupId is not supported here.")
+            listener = {
+                "ListenerPort": port,
+                "BackendServerPort": self._port(params, "BackendServerPort"),
+                "Bandwidth": self._bandwidth(params, required=True),
+                "HealthCheck": self._on_off(params, "HealthCheck", required=True),
+                "HealthCheckURI": params.get("HealthCheckURI") or "/",
+                "StickySession": self._on_off(params, "StickySession", required=True),
+                "ServerCertificateId": self._certificate(
+                    params.get("ServerCertificateId"), lb["RegionId"]
+                ),
+                "Scheduler": params.get("Scheduler") or "wrr",
+                "XForwardedFor": params.get("XForwardedFor") or "on",
+                "Status": "stopped",  # as the API: a new listener is stopped
+            }
+            lb["https"][port] = listener
+            lb["listeners"].append({"port": port, "protocol": "https"})
+            return {}
+
+    def set_https_listener(self, params: dict) -> dict:
+        with self.lock:
+            lb = self._lb(params)
+            listener = self._https_listener(lb, self._port(params))
+            update = {}
+            if params.get("ServerCertificateId") is not None:
+                update["ServerCertificateId"] = self._certificate(
+                    params["ServerCertificateId"], lb["RegionId"]
+                )
+            bandwidth = self._bandwidth(params, required=False)
+            if bandwidth is not None:
+                update["Bandwidth"] = bandwidth
+            for name in ("HealthCheck", "StickySession"):
+                value = self._on_off(params, name, required=False)
+                if value is not None:
+                    update[name] = value
+            for name in ("HealthCheckURI", "Scheduler", "XForwardedFor"):
+                if params.get(name):
+                    update[name] = params[name]
+            listener.update(update)
+            return {}
+
+    def describe_https_listener(self, params: dict) -> dict:
+        with self.lock:
+            lb = self._lb(params)
+            return dict(self._https_listener(lb, self._port(params)))
+
+    def start_listener(self, params: dict) -> dict:
+        with self.lock:
+            lb = self._lb(params)
+            port = self._port(params)
+            protocol = (params.get("ListenerProtocol") or "").lower()
+            if port in lb["https"] and protocol in ("", "https"):
+                lb["https"][port]["Status"] = "running"
+            elif not any(int(li["port"]) == port for li in lb["listeners"]):
+                raise ApiError(
+                    400,
+                    "InvalidParameter",
+                    f"The specified listener {port} of {lb['LoadBalancerId']} does not exist.",
+                )
+            return {}
+
     # -- dispatch -----------------------------------------------------------------------------
     def dispatch(self, action: str, params: dict) -> dict:
         handler = {
@@ -755,6 +1019,12 @@ class SlbState:
             "RemoveBackendServers": self.remove_backend_servers,
             "SetBackendServers": self.set_backend_servers,
             "DescribeHealthStatus": self.describe_health_status,
+            "DescribeServerCertificates": self.describe_server_certificates,
+            "UploadServerCertificate": self.upload_server_certificate,
+            "CreateLoadBalancerHTTPSListener": self.create_https_listener,
+            "SetLoadBalancerHTTPSListenerAttribute": self.set_https_listener,
+            "DescribeLoadBalancerHTTPSListenerAttribute": self.describe_https_listener,
+            "StartLoadBalancerListener": self.start_listener,
         }[action]
         return handler(params)
 
@@ -765,9 +1035,12 @@ class SlbState:
                     lb_id: {
                         "region_id": lb["RegionId"],
                         "backend_servers": [dict(s) for s in lb["servers"]],
+                        "listeners": [dict(li) for li in lb["listeners"]],
+                        "https_listeners": {str(k): dict(v) for k, v in lb["https"].items()},
                     }
                     for lb_id, lb in self.lbs.items()
                 },
+                "server_certificates": [dict(c) for c in self.certificates],
                 "throttle": dict(self.throttle),
             }
 
@@ -879,6 +1152,9 @@ class Handler(BaseHTTPRequestHandler):
             "load_balancer_id": params.get("LoadBalancerId"),
             "server_ids": server_ids_of(params),
             "weights": weights_of(params),
+            # Never the PrivateKey or the certificate's text: what a test needs to tell calls apart.
+            "listener_port": params.get("ListenerPort"),
+            "server_certificate_id": params.get("ServerCertificateId"),
             "access_key_id": None,
         }
         try:

@@ -205,3 +205,82 @@ def test_drain_refuses_a_host_without_a_server_id(app_double, tmp_path):
     assert proc.returncode != 0
     assert any("aliyun_slb_server_id" in m for m in failed_msgs(output))
     assert app_double.calls() == []
+
+
+def test_main_with_https_uploads_once_from_a_vault_key_and_a_rerun_changes_nothing(
+    app_double, tmp_path
+):
+    """HTTPS on: the key comes from an ansible-vault encrypted file; the first run uploads the
+    certificate and creates the listener, the second makes no write call and reports no change,
+    and the key shows in no output."""
+    import json
+    import subprocess
+
+    from slb_testlib import BIN, REPO, clean_env
+
+    tls = tmp_path / "tls"
+    subprocess.run(
+        ["bash", str(REPO / "scripts" / "demo-tls-ca.sh"), str(tls)],
+        check=True,
+        capture_output=True,
+    )
+    key_text = (tls / "lb.key").read_text()
+    password = tmp_path / "vault-pass"
+    password.write_text("test-vault-password\n")
+    subprocess.run(
+        [
+            str(BIN / "ansible-vault"),
+            "encrypt",
+            "--vault-password-file",
+            str(password),
+            str(tls / "lb.key"),
+        ],
+        check=True,
+        capture_output=True,
+        env=clean_env(),
+    )
+    assert (tls / "lb.key").read_text().startswith("$ANSIBLE_VAULT;")
+    https = {
+        "aliyun_slb_https_enabled": True,
+        "aliyun_slb_https_certificate_src": str(tls / "lb.crt"),
+        "aliyun_slb_https_private_key_src": str(tls / "lb.key"),
+    }
+    inv = inventory({"app1": None, "app2": 50})
+    vault = ["--vault-password-file", str(password)]
+    proc, output = run_playbook(
+        tmp_path, [play(app_double, **https)], inventory=inv, env=KEYS_ENV, extra_args=vault
+    )
+    assert proc.returncode == 0, failed_msgs(output) or proc.stdout[-3000:]
+    https_writes = [c["action"] for c in app_double.writes() if c["action"].find("Backend") < 0]
+    assert https_writes == [
+        "UploadServerCertificate",
+        "CreateLoadBalancerHTTPSListener",
+        "StartLoadBalancerListener",
+    ]
+    key_body = "".join(key_text.strip().splitlines()[1:-1])[:40]
+    assert key_body not in proc.stdout.replace("\\n", "") + proc.stderr
+    writes = len(app_double.writes())
+
+    proc, output = run_playbook(
+        tmp_path,
+        [play(app_double, **https)],
+        inventory=inv,
+        env=KEYS_ENV,
+        extra_args=[*vault, "--diff"],
+    )
+    assert proc.returncode == 0, failed_msgs(output)
+    assert output["stats"]["app1"]["changed"] == 0
+    assert len(app_double.writes()) == writes
+    assert key_body not in json.dumps(output).replace("\\n", "")
+
+
+def test_main_with_https_and_no_key_fails_before_any_call(app_double, tmp_path):
+    inv = inventory({"app1": None, "app2": None})
+    proc, _ = run_playbook(
+        tmp_path,
+        [play(app_double, aliyun_slb_https_enabled=True, aliyun_slb_https_certificate_src="/x")],
+        inventory=inv,
+        env=KEYS_ENV,
+    )
+    assert proc.returncode != 0
+    assert not [c for c in app_double.calls() if "Certificate" in c["action"]]
