@@ -8,6 +8,9 @@ BIN := $(CURDIR)/$(VENV)/bin
 IMAGE := ipgeo-base:bookworm
 HOST_IMAGE := ipgeo-host:bookworm
 DEMO_URL := http://127.0.0.1:8080
+DEMO_HTTPS_URL := https://127.0.0.1:8443
+# The demo's throwaway CA and the LB's certificate (scripts/demo-tls-ca.sh; made once, git-ignored).
+DEMO_TLS := build/demo-tls
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
@@ -43,9 +46,14 @@ host-image: image ## Build the ops scenario's image: the base image plus systemd
 
 demo: host venv db image ## Provision the local demo fleet and look an IP up through its LB
 	ansible-playbook -i inventories/local/hosts.yml playbooks/demo_fleet.yml
+	@test -s $(DEMO_TLS)/lb.key || scripts/demo-tls-ca.sh $(DEMO_TLS)
 	ansible-playbook -i inventories/local/hosts.yml site.yml
 	@echo; echo "Lookup through the demo load balancer ($(DEMO_URL)):"
 	@curl -sS -D /dev/stderr $(DEMO_URL)/v1/ip/114.114.114.114?lang=zh-CN 2> >(grep -i '^x-served-by' >&2) \
+	  | python3 -m json.tool --no-ensure-ascii
+	@echo; echo "The same over HTTPS ($(DEMO_HTTPS_URL)), trusting the demo's throwaway CA $(CURDIR)/$(DEMO_TLS)/ca.crt:"
+	@echo "  curl --cacert $(CURDIR)/$(DEMO_TLS)/ca.crt '$(DEMO_HTTPS_URL)/v1/ip/114.114.114.114?lang=zh-CN'"
+	@curl -sS --fail --cacert $(DEMO_TLS)/ca.crt '$(DEMO_HTTPS_URL)/v1/ip/114.114.114.114?lang=zh-CN' \
 	  | python3 -m json.tool --no-ensure-ascii
 
 demo-destroy: venv ## Remove the demo fleet's containers and network

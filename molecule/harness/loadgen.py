@@ -16,11 +16,17 @@ earlier when ``--stop-file`` appears, then waits for the requests in flight (eac
 answer's X-DB-Version and X-Served-By headers; ``error`` names what went wrong when no complete
 HTTP answer came back (refused, reset, timeout, short body, ...).
 
+HTTPS: an ``https://`` URL needs ``--cacert`` (the CA the server's certificate must chain to;
+nothing is sent unverified). The name checked (and sent as SNI and Host) is the URL's host, or
+``--server-name``. Each record then also has ``cert``: the SHA-256 of the certificate served
+(lower-case hex of its DER form), so a certificate rotation shows which answers came with which.
+
 Usage::
 
     python3 loadgen.py --url http://127.0.0.1:18081 --rate 200 --total 60000 --time-limit 300 \\
         --out load.jsonl [--stop-file STOP] [--paths /v1/ip/8.8.8.8,/v1/ip/114.114.114.114]
     python3 loadgen.py --url http://172.29.40.100 --allow-net 172.29.40.0/24 --timeout 3 ...
+    python3 loadgen.py --url https://127.0.0.1:18443 --cacert ca.crt --server-name lb.ipgeo.test ...
 """
 
 from __future__ import annotations
@@ -28,10 +34,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import ipaddress
 import json
 import os
 import resource
+import ssl
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -56,9 +64,16 @@ class Config:
     stop_file: str | None = None
     max_in_flight: int = 2000
     allow_net: tuple[str, ...] = ()
+    cacert: str | None = None
+    server_name: str | None = None
 
     def __post_init__(self) -> None:
         check_target(self.url, self.allow_net)
+        scheme = urlsplit(self.url).scheme
+        if scheme == "https" and not self.cacert:
+            raise ValueError("an https:// --url needs --cacert (nothing is sent unverified)")
+        if scheme == "http" and (self.cacert or self.server_name):
+            raise ValueError("--cacert and --server-name are for an https:// --url only")
         if self.rate <= 0 or self.total <= 0 or self.time_limit <= 0 or self.timeout <= 0:
             raise ValueError("--rate, --total, --time-limit and --timeout must be positive")
         if not self.paths or not all(p.startswith("/") for p in self.paths):
@@ -84,7 +99,7 @@ def allowed_networks(nets: tuple[str, ...]) -> list[ipaddress.IPv4Network | ipad
 
 
 def check_target(url: str, allow_net: tuple[str, ...] = ()) -> None:
-    """Raise ValueError unless ``url`` is http:// on the loopback or inside an allowed network.
+    """Raise ValueError unless ``url`` is http(s):// on the loopback or inside an allowed network.
 
     Host names other than localhost are refused: what they resolve to is not checked.
     """
@@ -95,12 +110,12 @@ def check_target(url: str, allow_net: tuple[str, ...] = ()) -> None:
         addr = ipaddress.ip_address(host)
     except ValueError:
         addr = None
-    if parts.scheme == "http" and (
+    if parts.scheme in ("http", "https") and (
         host in LOOPBACK or (addr is not None and any(addr in net for net in nets))
     ):
         return
     where = " or in " + ", ".join(allow_net) if allow_net else " (127.0.0.1)"
-    raise ValueError(f"--url must be http:// on the loopback{where}, got {url!r}")
+    raise ValueError(f"--url must be http(s):// on the loopback{where}, got {url!r}")
 
 
 def parse_response(raw: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -126,13 +141,38 @@ def parse_response(raw: bytes) -> tuple[int, dict[str, str], bytes]:
     return int(rest[:3]), headers, body
 
 
-async def one_request(host: str, port: int, hostheader: str, path: str, timeout: float) -> dict:
-    """Send one GET on a new connection; return status/db/node or an error, never raise."""
+def tls_context(cacert: str) -> ssl.SSLContext:
+    """A client context that verifies the server's certificate against ``cacert`` and its name."""
+    return ssl.create_default_context(cafile=cacert)
+
+
+async def one_request(
+    host: str,
+    port: int,
+    hostheader: str,
+    path: str,
+    timeout: float,
+    tls: ssl.SSLContext | None = None,
+    server_name: str | None = None,
+) -> dict:
+    """Send one GET on a new connection; return status/db/node or an error, never raise.
+
+    With ``tls``: over TLS, verified for ``server_name`` (default ``host``); ``cert`` is then the
+    SHA-256 of the certificate served.
+    """
     result: dict[str, Any] = {"status": None, "db": None, "node": None, "error": None}
     writer = None
     try:
         async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(host, port)
+            if tls is None:
+                reader, writer = await asyncio.open_connection(host, port)
+            else:
+                result["cert"] = None
+                reader, writer = await asyncio.open_connection(
+                    host, port, ssl=tls, server_hostname=server_name or host
+                )
+                der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+                result["cert"] = hashlib.sha256(der).hexdigest()
             writer.write(
                 f"GET {path} HTTP/1.1\r\nHost: {hostheader}\r\n"
                 "User-Agent: ipgeo-ops-loadgen\r\nAccept: application/json\r\n"
@@ -174,8 +214,11 @@ async def run(cfg: Config) -> dict:
     """Run the load; return the summary (also the last line of ``cfg.out``)."""
     parts = urlsplit(cfg.url)
     host = parts.hostname or "127.0.0.1"
-    port = parts.port or 80
+    tls = tls_context(cfg.cacert) if parts.scheme == "https" and cfg.cacert else None
+    port = parts.port or (443 if tls else 80)
     hostheader = parts.netloc
+    if cfg.server_name:
+        hostheader = cfg.server_name + (f":{parts.port}" if parts.port else "")
     in_flight: set[asyncio.Task] = set()
     sent = 0
     reason = "total"
@@ -191,7 +234,9 @@ async def run(cfg: Config) -> dict:
                 res = {"status": None, "db": None, "node": None}
                 res["error"] = f"client: more than {cfg.max_in_flight} requests in flight"
             else:
-                res = await one_request(host, port, hostheader, path, cfg.timeout)
+                res = await one_request(
+                    host, port, hostheader, path, cfg.timeout, tls, cfg.server_name
+                )
             rec.write({"i": i, "t": round(t, 6), "dt": round(time.monotonic() - t0, 6), **res})
 
         started = time.time()
@@ -238,7 +283,7 @@ def _raise_fd_limit() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--url", required=True, help="http://127.0.0.1:PORT or in --allow-net")
+    parser.add_argument("--url", required=True, help="http(s)://127.0.0.1:PORT or in --allow-net")
     parser.add_argument("--rate", type=float, default=200.0, help="requests per second")
     parser.add_argument("--total", type=int, required=True, help="most requests to send")
     parser.add_argument("--time-limit", type=float, required=True, help="most seconds to send")
@@ -252,6 +297,11 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="also allow an address in this private network (repeatable), e.g. 172.29.40.0/24",
     )
+    parser.add_argument("--cacert", help="for https://: the CA the certificate must chain to")
+    parser.add_argument(
+        "--server-name",
+        help="for https://: the name verified, sent as SNI and Host (default: URL's)",
+    )
     args = parser.parse_args(argv)
     try:
         cfg = Config(
@@ -264,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
             timeout=args.timeout,
             stop_file=args.stop_file,
             allow_net=tuple(args.allow_net),
+            cacert=args.cacert,
+            server_name=args.server_name,
         )
     except ValueError as exc:
         parser.error(str(exc))

@@ -161,7 +161,7 @@ def test_a_cut_answer_is_an_error_not_a_success(tmp_path):
     [
         "http://192.0.2.1:80",
         "http://example.com:18081",
-        "https://127.0.0.1:18081",
+        "https://example.com:18443",
         "ftp://127.0.0.1",
     ],
 )
@@ -175,7 +175,7 @@ def test_refuses_anything_but_the_loopback(url, tmp_path):
     [
         ("http://172.29.41.5", ("172.29.40.0/24",), "loopback or in 172.29.40.0/24"),
         ("http://host.example:80", ("172.29.40.0/24",), "loopback or in"),
-        ("https://172.29.40.5", ("172.29.40.0/24",), "loopback or in"),
+        ("https://172.29.41.5", ("172.29.40.0/24",), "loopback or in"),
         ("http://93.184.216.34", ("93.184.216.0/24",), "only a private network"),
         ("http://10.1.2.3", ("10.0.0.0/8",), "only a private network"),
         ("http://127.0.0.2", ("127.0.0.0/24",), "only a private network"),

@@ -243,7 +243,10 @@ def test_tls_configuration(tmp_path, demo_tls):
     ciphers = next(line for line in lines if line.startswith("ssl_ciphers "))
     assert "ECDHE-RSA-AES128-GCM-SHA256" in ciphers
     assert "CBC" not in ciphers and "RC4" not in ciphers
-    hsts = 'add_header Strict-Transport-Security "max-age=31536000" always;'
+    # Over HTTPS only: plain HTTP (served by the same server) gets an empty value, sent as nothing.
+    start = lines.index("map $scheme $ipgeo_hsts {")
+    assert lines[start + 1 : start + 3] == ['https "max-age=31536000";', 'default "";']
+    hsts = "add_header Strict-Transport-Security $ipgeo_hsts always;"
     # Everywhere an add_header of a location would hide the server's: cache and error answers.
     assert hsts in location(text, "location ~ ^/v1/ip/[^/]+$ {")
     assert hsts in location(text, "location = /.ipgeo-error/429 {")
