@@ -5,6 +5,7 @@ and helpers that run the module and the role through ansible-playbook against lo
 from __future__ import annotations
 
 import http.server
+import importlib.util
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ import sys
 import threading
 import urllib.request
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import yaml
@@ -19,6 +21,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 DOUBLE = REPO / "molecule" / "harness" / "slb_double.py"
 LIBRARY = REPO / "roles" / "aliyun_slb" / "library"
+MODULE_UTILS = REPO / "roles" / "aliyun_slb" / "module_utils"
 ROLES = REPO / "roles"
 BIN = Path(sys.executable).parent
 
@@ -180,6 +183,7 @@ def run_playbook(
     inv.write_text(inventory)
     child_env = clean_env(
         ANSIBLE_LIBRARY=str(LIBRARY),
+        ANSIBLE_MODULE_UTILS=str(MODULE_UTILS),
         ANSIBLE_ROLES_PATH=str(ROLES),
         ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
         ANSIBLE_NOCOLOR="1",
@@ -241,3 +245,17 @@ def run_module(
     tasks = output["plays"][0]["tasks"]
     assert tasks, output
     return tasks[0]["hosts"]["localhost"]
+
+
+def load_library_module(name: str) -> ModuleType:
+    """Import one of the role's modules as a Python module, its module_utils as Ansible would
+    find them (ansible.module_utils.<name>)."""
+    for path in sorted(MODULE_UTILS.glob("*.py")):
+        spec = importlib.util.spec_from_file_location(f"ansible.module_utils.{path.stem}", path)
+        utils = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = utils
+        spec.loader.exec_module(utils)
+    spec = importlib.util.spec_from_file_location(f"slb_library_{name}", LIBRARY / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

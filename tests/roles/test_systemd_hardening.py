@@ -1,7 +1,7 @@
 """The systemd drop-ins of roles ipgeo_service, nginx_lb, nginx_exporter and node_exporter,
 rendered with each role's defaults on the controller: only [Service] directives, paths that may
 not exist yet marked optional ("-": a missing path fails the service's start), and the capability
-bounding sets the hosts scenario's verify expects on the running processes
+bounding sets the ops scenario's verify (systemd hosts) expects on the running processes
 (molecule/ops/verify/hardening.yml). That the sandboxes hold on real systemd is checked there."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from slb_testlib import run_playbook
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-VERIFY = REPO / "molecule" / "hosts" / "verify" / "hardening.yml"
+VERIFY = REPO / "molecule" / "ops" / "verify" / "hardening.yml"
 
 # role → unit → the paths the unit writes that the role or the package makes only after the
 # drop-in is written (they must carry "-"); "/run" always exists.

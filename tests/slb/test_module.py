@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 
 import pytest
 from netutil import free_port
-from slb_testlib import AK_SECRET, LB_ID, LIBRARY, MARKER, base_config, module_args, run_module
+from slb_testlib import (
+    AK_SECRET,
+    LB_ID,
+    MARKER,
+    base_config,
+    load_library_module,
+    module_args,
+    run_module,
+)
 
 
 def managed(server_id: str, weight: int = 100) -> dict:
@@ -288,9 +295,7 @@ def test_secret_never_appears_in_the_result(start_double, tmp_path):
 
 def test_module_disables_the_ecs_metadata_credential_provider(monkeypatch):
     monkeypatch.setenv("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "false")
-    spec = importlib.util.spec_from_file_location("slb_mod", LIBRARY / "aliyun_slb_backends.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_library_module("aliyun_slb_backends")
     assert os.environ["ALIBABA_CLOUD_ECS_METADATA_DISABLED"] == "true"
     assert module.SDK_IMPORT_ERROR is None
 
@@ -298,9 +303,7 @@ def test_module_disables_the_ecs_metadata_credential_provider(monkeypatch):
 def test_documentation_parses_and_matches_the_argument_spec():
     import yaml
 
-    spec = importlib.util.spec_from_file_location("slb_mod_doc", LIBRARY / "aliyun_slb_backends.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_library_module("aliyun_slb_backends")
     documented = yaml.safe_load(module.DOCUMENTATION)["options"]
     yaml.safe_load(module.EXAMPLES)
     yaml.safe_load(module.RETURN)

@@ -183,99 +183,24 @@ throttle_retries:
 """
 
 import json  # noqa: E402
-import os  # noqa: E402
 import re  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
 
-from ansible.module_utils.basic import (  # noqa: E402
-    AnsibleModule,
-    env_fallback,
-    missing_required_lib,
+from ansible.module_utils.aliyun_slb_api import (  # noqa: E402
+    SDK_IMPORT_ERROR,  # noqa: F401 (the tests read it here)
+    ApiFailure,
+    SlbCalls,
+    connection_spec,
+    slb_models,
 )
-
-# Never let the SDK's credential chain reach for the ECS metadata service.
-os.environ.update(ALIBABA_CLOUD_ECS_METADATA_DISABLED="true")
-
-try:
-    from alibabacloud_slb20140515 import models as slb_models
-    from alibabacloud_slb20140515.client import Client as SlbClient
-
-    try:
-        from alibabacloud_tea_openapi.utils_models import Config as OpenApiConfig
-    except ImportError:  # alibabacloud_tea_openapi < 0.4
-        from alibabacloud_tea_openapi.models import Config as OpenApiConfig
-    SDK_IMPORT_ERROR = None
-except ImportError as exc:  # pragma: no cover - exercised only without the SDK
-    SDK_IMPORT_ERROR = exc
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 BATCH_SIZE = 20
-MAX_BACKOFF = 30.0
 DESCRIPTION_RE = re.compile(r"^[A-Za-z0-9\-/._]{1,80}$")
 
 
-class ApiFailure(Exception):
-    """An API call that failed for good: action, code, message, request id."""
-
-    def __init__(self, action: str, code: str | None, message: str, request_id: str | None) -> None:
-        super().__init__(f"{action} failed: {code}: {message}")
-        self.action = action
-        self.code = code
-        self.message = message
-        self.request_id = request_id
-
-
-def error_details(err: Exception) -> tuple[str | None, str, str | None]:
-    """The API's code, plain message and request id from an SDK exception."""
-    code = getattr(err, "code", None)
-    data = getattr(err, "data", None)
-    message = None
-    request_id = getattr(err, "request_id", None)
-    if isinstance(data, dict):
-        message = data.get("Message") or data.get("message")
-        request_id = data.get("RequestId") or request_id
-    if not message:
-        message = getattr(err, "message", None) or str(err)
-    if code in ("None", ""):
-        code = None
-    return code, str(message), request_id
-
-
-class SlbApi:
+class SlbApi(SlbCalls):
     """The five SLB actions, with retries on throttling and batching of writes."""
-
-    def __init__(
-        self,
-        client: object,
-        load_balancer_id: str,
-        region: str,
-        max_retries: int = 5,
-        retry_delay: float = 1.0,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.client = client
-        self.load_balancer_id = load_balancer_id
-        self.region = region
-        self.max_retries = max_retries
-        self.retry_delay = retry_delay
-        self.sleep = sleep
-        self.throttle_retries = 0
-        self.writes = 0
-
-    def call(self, action: str, method: str, request: object) -> dict:
-        attempt = 0
-        while True:
-            try:
-                response = getattr(self.client, method)(request)
-                return response.body.to_map()
-            except Exception as err:  # the SDK raises several unrelated classes
-                code, message, request_id = error_details(err)
-                if code and code.startswith("Throttling") and attempt < self.max_retries:
-                    self.sleep(min(self.retry_delay * (2**attempt), MAX_BACKOFF))
-                    attempt += 1
-                    self.throttle_retries += 1
-                    continue
-                raise ApiFailure(action, code, message, request_id) from err
 
     def describe(self) -> list[dict]:
         request = slb_models.DescribeLoadBalancerAttributeRequest(
@@ -303,8 +228,7 @@ class SlbApi:
                 region_id=self.region,
                 backend_servers=json.dumps(batch, separators=(",", ":")),
             )
-            self.call(action, method, request)
-            self.writes += 1
+            self.call(action, method, request, write=True)
 
     @staticmethod
     def _entries(servers: list[dict], marker: str) -> list[dict]:
@@ -455,32 +379,6 @@ def validate(module: AnsibleModule) -> None:
         module.fail_json(msg="weight must be 0 to 100")
 
 
-def make_client(module: AnsibleModule) -> object:
-    p = module.params
-    if not p["access_key_id"] or not p["access_key_secret"]:
-        module.fail_json(
-            msg="Alibaba Cloud access keys are missing: set access_key_id and access_key_secret "
-            "(or ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET). "
-            "The SDK's default credential chain is deliberately not used."
-        )
-    if SDK_IMPORT_ERROR is not None:
-        module.fail_json(
-            msg=missing_required_lib("alibabacloud_slb20140515"), exception=str(SDK_IMPORT_ERROR)
-        )
-    timeout_ms = int(p["api_timeout"]) * 1000
-    config = OpenApiConfig(
-        access_key_id=p["access_key_id"],
-        access_key_secret=p["access_key_secret"],
-        region_id=p["region"],
-        endpoint=p["endpoint"],
-        protocol=p["protocol"],
-        connect_timeout=timeout_ms,
-        read_timeout=timeout_ms,
-        user_agent="ansible-aliyun_slb_backends",
-    )
-    return SlbClient(config)
-
-
 def run(module: AnsibleModule, api: SlbApi) -> dict:
     """Do the work; return the result dict (raises ApiFailure on an API error)."""
     p = module.params
@@ -557,21 +455,7 @@ def run(module: AnsibleModule, api: SlbApi) -> dict:
 
 
 def argument_spec() -> dict:
-    return {
-        "load_balancer_id": {"type": "str", "required": True},
-        "region": {"type": "str", "required": True},
-        "endpoint": {"type": "str", "default": "slb.aliyuncs.com"},
-        "protocol": {"type": "str", "choices": ["https", "http"], "default": "https"},
-        "access_key_id": {
-            "type": "str",
-            "no_log": True,
-            "fallback": (env_fallback, ["ALIBABA_CLOUD_ACCESS_KEY_ID"]),
-        },
-        "access_key_secret": {
-            "type": "str",
-            "no_log": True,
-            "fallback": (env_fallback, ["ALIBABA_CLOUD_ACCESS_KEY_SECRET"]),
-        },
+    return connection_spec() | {
         "state": {"type": "str", "choices": ["present", "weight"], "default": "present"},
         "backends": {
             "type": "list",
@@ -587,9 +471,6 @@ def argument_spec() -> dict:
         "wait_health": {"type": "str", "choices": ["normal"]},
         "wait_timeout": {"type": "int", "default": 300},
         "wait_interval": {"type": "float", "default": 5},
-        "max_retries": {"type": "int", "default": 5},
-        "retry_delay": {"type": "float", "default": 1},
-        "api_timeout": {"type": "int", "default": 10},
     }
 
 
@@ -603,10 +484,7 @@ def main() -> None:
         supports_check_mode=True,
     )
     validate(module)
-    p = module.params
-    api = SlbApi(
-        make_client(module), p["load_balancer_id"], p["region"], p["max_retries"], p["retry_delay"]
-    )
+    api = SlbApi.from_module(module, "ansible-aliyun_slb_backends")
     try:
         result = run(module, api)
     except ApiFailure as failure:
@@ -618,7 +496,7 @@ def main() -> None:
             error_code=failure.code,
             error_message=failure.message,
             request_id=failure.request_id,
-            changed=api.writes > 0,
+            changed=bool(api.writes),
             throttle_retries=api.throttle_retries,
         )
     module.exit_json(**result)

@@ -131,34 +131,17 @@ calls:
 """
 
 import hashlib  # noqa: E402
-import os  # noqa: E402
 import re  # noqa: E402
 import ssl  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
 
-from ansible.module_utils.basic import (  # noqa: E402
-    AnsibleModule,
-    env_fallback,
-    missing_required_lib,
+from ansible.module_utils.aliyun_slb_api import (  # noqa: E402
+    ApiFailure,
+    SlbCalls,
+    connection_spec,
+    slb_models,
 )
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-# Never let the SDK's credential chain reach for the ECS metadata service.
-os.environ.update(ALIBABA_CLOUD_ECS_METADATA_DISABLED="true")
-
-try:
-    from alibabacloud_slb20140515 import models as slb_models
-    from alibabacloud_slb20140515.client import Client as SlbClient
-
-    try:
-        from alibabacloud_tea_openapi.utils_models import Config as OpenApiConfig
-    except ImportError:  # alibabacloud_tea_openapi < 0.4
-        from alibabacloud_tea_openapi.models import Config as OpenApiConfig
-    SDK_IMPORT_ERROR = None
-except ImportError as exc:  # pragma: no cover - exercised only without the SDK
-    SDK_IMPORT_ERROR = exc
-
-MAX_BACKOFF = 30.0
 CERT_RE = re.compile(
     r"-----BEGIN CERTIFICATE-----\s+[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----", re.S
 )
@@ -166,33 +149,6 @@ KEY_RE = re.compile(
     r"-----BEGIN (?:RSA |EC )?PRIVATE KEY-----.+?-----END (?:RSA |EC )?PRIVATE KEY-----", re.S
 )
 RUNNING = "running"
-
-
-class ApiFailure(Exception):
-    """An API call that failed for good: action, code, message, request id."""
-
-    def __init__(self, action: str, code: str | None, message: str, request_id: str | None) -> None:
-        super().__init__(f"{action} failed: {code}: {message}")
-        self.action = action
-        self.code = code
-        self.message = message
-        self.request_id = request_id
-
-
-def error_details(err: Exception) -> tuple[str | None, str, str | None]:
-    """The API's code, plain message and request id from an SDK exception."""
-    code = getattr(err, "code", None)
-    data = getattr(err, "data", None)
-    message = None
-    request_id = getattr(err, "request_id", None)
-    if isinstance(data, dict):
-        message = data.get("Message") or data.get("message")
-        request_id = data.get("RequestId") or request_id
-    if not message:
-        message = getattr(err, "message", None) or str(err)
-    if code in ("None", ""):
-        code = None
-    return code, str(message), request_id
 
 
 def fingerprint(certificate_pem: str) -> str:
@@ -210,43 +166,8 @@ def normal_fingerprint(value: str | None) -> str:
     return re.sub(r"[^0-9a-f]", "", (value or "").lower())
 
 
-class HttpsApi:
+class HttpsApi(SlbCalls):
     """The SLB actions this module needs, with retries on throttling."""
-
-    def __init__(
-        self,
-        client: object,
-        load_balancer_id: str,
-        region: str,
-        max_retries: int = 5,
-        retry_delay: float = 1.0,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.client = client
-        self.load_balancer_id = load_balancer_id
-        self.region = region
-        self.max_retries = max_retries
-        self.retry_delay = retry_delay
-        self.sleep = sleep
-        self.throttle_retries = 0
-        self.writes: list[str] = []
-
-    def call(self, action: str, method: str, request: object, write: bool = False) -> dict:
-        attempt = 0
-        while True:
-            try:
-                response = getattr(self.client, method)(request)
-                if write:
-                    self.writes.append(action)
-                return response.body.to_map()
-            except Exception as err:  # the SDK raises several unrelated classes
-                code, message, request_id = error_details(err)
-                if code and code.startswith("Throttling") and attempt < self.max_retries:
-                    self.sleep(min(self.retry_delay * (2**attempt), MAX_BACKOFF))
-                    attempt += 1
-                    self.throttle_retries += 1
-                    continue
-                raise ApiFailure(action, code, message, request_id) from err
 
     def certificates(self) -> list[dict]:
         request = slb_models.DescribeServerCertificatesRequest(region_id=self.region)
@@ -445,21 +366,7 @@ def run(p: dict, api: HttpsApi, check_mode: bool) -> dict:
 
 
 def argument_spec() -> dict:
-    return {
-        "load_balancer_id": {"type": "str", "required": True},
-        "region": {"type": "str", "required": True},
-        "endpoint": {"type": "str", "default": "slb.aliyuncs.com"},
-        "protocol": {"type": "str", "choices": ["https", "http"], "default": "https"},
-        "access_key_id": {
-            "type": "str",
-            "no_log": True,
-            "fallback": (env_fallback, ["ALIBABA_CLOUD_ACCESS_KEY_ID"]),
-        },
-        "access_key_secret": {
-            "type": "str",
-            "no_log": True,
-            "fallback": (env_fallback, ["ALIBABA_CLOUD_ACCESS_KEY_SECRET"]),
-        },
+    return connection_spec() | {
         "certificate": {"type": "str", "required": True},
         "private_key": {"type": "str", "required": True, "no_log": True},
         "certificate_name": {"type": "str", "default": "ipgeo-lb"},
@@ -467,9 +374,6 @@ def argument_spec() -> dict:
         "backend_server_port": {"type": "int", "required": True},
         "bandwidth": {"type": "int", "default": -1},
         "health_check_uri": {"type": "str", "default": "/readyz"},
-        "max_retries": {"type": "int", "default": 5},
-        "retry_delay": {"type": "float", "default": 1},
-        "api_timeout": {"type": "int", "default": 10},
     }
 
 
@@ -489,39 +393,11 @@ def validate(module: AnsibleModule) -> None:
         module.fail_json(msg="certificate_name must be 1 to 80 characters")
 
 
-def make_client(module: AnsibleModule) -> object:
-    p = module.params
-    if not p["access_key_id"] or not p["access_key_secret"]:
-        module.fail_json(
-            msg="Alibaba Cloud access keys are missing: set access_key_id and access_key_secret "
-            "(or ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET). "
-            "The SDK's default credential chain is deliberately not used."
-        )
-    if SDK_IMPORT_ERROR is not None:
-        module.fail_json(
-            msg=missing_required_lib("alibabacloud_slb20140515"), exception=str(SDK_IMPORT_ERROR)
-        )
-    timeout_ms = int(p["api_timeout"]) * 1000
-    config = OpenApiConfig(
-        access_key_id=p["access_key_id"],
-        access_key_secret=p["access_key_secret"],
-        region_id=p["region"],
-        endpoint=p["endpoint"],
-        protocol=p["protocol"],
-        connect_timeout=timeout_ms,
-        read_timeout=timeout_ms,
-        user_agent="ansible-aliyun_slb_https_listener",
-    )
-    return SlbClient(config)
-
-
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     validate(module)
     p = module.params
-    api = HttpsApi(
-        make_client(module), p["load_balancer_id"], p["region"], p["max_retries"], p["retry_delay"]
-    )
+    api = HttpsApi.from_module(module, "ansible-aliyun_slb_https_listener")
     try:
         result = run(p, api, module.check_mode)
     except ApiFailure as failure:
