@@ -71,7 +71,7 @@ build/tools/promtool:
 	scripts/promtool-deps.sh
 
 unit: venv db promtool ## pytest: the app, the helpers, the alert rules and dashboard
-	time pytest -q
+	time pytest -q -n 2 --dist loadfile
 
 molecule-clean: host ## Remove leftovers of an interrupted Molecule run (by label and network name)
 	@for fleet in molecule molecule-slb ops ha; do \
