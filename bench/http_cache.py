@@ -19,6 +19,9 @@ from .servers import Gunicorn, Nginx
 CONNECTIONS = 32
 GOAL = 5.0  # cached / uncached on the Zipf stream
 ZIPF_S = 1.0
+# The ceiling: a stream over so few addresses that, once warmed, every answer is a hit (the
+# role's cache holds about 64k answers: 256m of 4 KiB files).
+HOT = 20_000
 # Role nginx_lb's defaults (nginx_lb_cache_*), so that the cache is the one the role deploys.
 KEYS_ZONE = "16m"
 MAX_SIZE = "256m"
@@ -147,12 +150,12 @@ def measure(
     try:
         node = Gunicorn(workers, env)
         plain = Nginx(node.port, workers=workers, cpus=set(range(os.cpu_count() or 1)))
-        for law in ("zipf", "uniform"):
+        for law in ("zipf", "uniform", "hot"):
 
             def ranks(count: int, seed: int, law: str = law) -> Any:
                 if law == "zipf":
                     return zipf_ranks(n, count, ZIPF_S, seed)
-                return uniform_ranks(n, count, seed)
+                return uniform_ranks(min(HOT, n) if law == "hot" else n, count, seed)
 
             warm_file = tmp / f"{law}-warm.txt"
             write_stream(warm_file, universe, ranks(warm, 1000))
@@ -215,6 +218,8 @@ LABELS = {
     ("zipf", "cached"): ("LB + cache, Zipf", "ipgeo"),
     ("uniform", "plain"): ("LB, no cache, uniform", "peer"),
     ("uniform", "cached"): ("LB + cache, uniform", "peer"),
+    ("hot", "plain"): (f"LB, no cache, {HOT:,} addresses", "peer"),
+    ("hot", "cached"): ("LB + cache, all hits (the ceiling)", "peer"),
 }
 
 
@@ -236,6 +241,7 @@ def row(m: dict[str, Any]) -> Row:
                 errors=laws[law]["errors"][kind],
             )
             for (law, kind), (label, role) in LABELS.items()
+            if law in laws
         ),
         goal=GOAL * zipf["rate"]["plain"],
         goal_text=f">= {GOAL:.0f}x the uncached rate on the Zipf stream",
@@ -243,6 +249,12 @@ def row(m: dict[str, Any]) -> Row:
         ratio_text=(
             f"Zipf {zipf['ratio']:.2f}x (hit ratio {zipf['hit_ratio']:.1%}); uniform "
             f"{uniform['ratio']:.2f}x (hit ratio {uniform['hit_ratio']:.1%})"
+            + (
+                f"; all hits {laws['hot']['ratio']:.2f}x (hit ratio "
+                f"{laws['hot']['hit_ratio']:.1%}): the most a cache gains here"
+                if "hot" in laws
+                else ""
+            )
         ),
         load=(
             f"`wrk -t1 -c{CONNECTIONS} --timeout 2s` (keep-alive), any core, requests read in "
@@ -252,7 +264,9 @@ def row(m: dict[str, Any]) -> Row:
             f"a fresh cache (role nginx_lb's: keys zone {KEYS_ZONE}, max size {MAX_SIZE}, "
             f"valid {MAX_AGE}, on /dev/shm) warmed with {m['warm']:,} requests of the same law "
             f"(another seed; Zipf {zipf['warm_hits']:,} of {zipf['warm_answered']:,} hits, "
-            f"uniform {uniform['warm_hits']:,} of {uniform['warm_answered']:,}), then "
+            f"uniform {uniform['warm_hits']:,} of {uniform['warm_answered']:,}); a third "
+            f"stream, uniform over {HOT:,} of the addresses (all in the cache once warmed), "
+            f"measures the ceiling: the rate of a cache that always hits; then "
             f"{m['rounds']} rounds of the uncached LB and the cached LB in turn, each run "
             f"{m['seconds']} s or the end of its own {m['segment']:,}-request segment (fresh "
             f"draws, never replayed; distinct addresses per segment: Zipf "

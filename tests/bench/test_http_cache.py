@@ -74,3 +74,12 @@ def test_row_meets_the_goal_only_at_5x_on_zipf_without_errors():
     assert not http_cache.row(measured(law(1000, 4900, 0.85), law(1000, 900, 0.1))).met
     assert not http_cache.row(measured(law(1000, 5200, 0.85, errors=1), law(1000, 9, 0.1))).met
     assert math.isclose(ok.bar("ipgeo").value, 5200)
+
+
+def test_row_shows_the_all_hits_ceiling_when_measured():
+    m = measured(law(1000, 1600, 0.75), law(1000, 800, 0.1))
+    m["laws"]["hot"] = law(1000, 2500, 1.0)
+    r = http_cache.row(m)
+    assert "all hits 2.50x (hit ratio 100.0%)" in r.ratio_text
+    assert [b.label for b in r.bars][-1] == "LB + cache, all hits (the ceiling)"
+    assert not r.met
