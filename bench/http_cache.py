@@ -107,6 +107,9 @@ def run_wrk(url: str, stream: Path, seconds: int, script: Path) -> tuple[WrkRun,
     counts = {
         m.group(1): int(m.group(2)) for m in re.finditer(r"^cache-status (\S+) (\d+)$", out, re.M)
     }
+    failures = re.findall(r"^\s*(Socket errors:.*|Non-2xx or 3xx responses:.*)$", out, re.M)
+    if failures:
+        log(f"    wrk on {stream.name}: {'; '.join(failures)}")
     return parse_wrk(out), counts
 
 
