@@ -23,7 +23,7 @@ ZIPF_S = 1.0
 # role's cache holds about 64k answers: 256m of 4 KiB files).
 HOT = 20_000
 # Role nginx_lb's defaults (nginx_lb_cache_*), so that the cache is the one the role deploys.
-KEYS_ZONE = "16m"
+KEYS_ZONE = "64m"
 MAX_SIZE = "256m"
 MAX_AGE = "10m"
 CACHE_LOCATION = """

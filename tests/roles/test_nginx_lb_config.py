@@ -168,7 +168,7 @@ def test_the_response_cache_holds_single_lookups_only(tmp_path):
     lines = lines_of(text)
     assert f"include {tmp_path / 'generation.conf'};" in lines
     path = next(line for line in lines if line.startswith("proxy_cache_path "))
-    assert "keys_zone=ipgeo_cache:16m" in path
+    assert "keys_zone=ipgeo_cache:64m" in path
     assert "max_size=256m" in path
     assert "inactive=10m" in path
     cached = location(text, "location ~ ^/v1/ip/[^/]+$ {")
