@@ -271,7 +271,9 @@ async def _fixed_rate(
                 length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
                 await asyncio.wait_for(reader.readexactly(int(length.group(1)) if length else 0), 2)
                 if head[9:10] == b"2":
-                    latencies.append((loop.time() - due) * 1000)
+                    # asyncio runs a timer up to its clock's resolution early: a request may
+                    # leave a nanosecond before it is due (a latency of -1e-9 ms otherwise).
+                    latencies.append(max(0.0, loop.time() - due) * 1000)
                 if re.search(rb"(?i)\r\nconnection: *close", head):
                     writer.close()
                     writer = None
